@@ -1,0 +1,1 @@
+"""stockcast: next-session closing-price forecasts."""
