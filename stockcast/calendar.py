@@ -6,7 +6,7 @@ otherwise starts 20 years before today and sessions before that would be missing
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pandas as pd
 
@@ -16,7 +16,7 @@ from stockcast.errors import NotASession
 CALENDAR_START = "1990-01-01"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _calendar(exchange: str):
     import exchange_calendars as xcals
 

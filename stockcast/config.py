@@ -25,7 +25,7 @@ CANDIDATES = ("naive", "ridge", "xgboost")
 # optional leading ^ (indexes) and an optional =X / =F suffix (currencies, futures).
 TICKER_PATTERN = re.compile(r"\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,5}){0,2}(?:=[A-Z])?")
 
-# Exchange calendar (exchange_calendars code) by ticker suffix; no suffix and ^indexes trade on XNYS.
+# Exchange calendar (exchange_calendars code) by ticker suffix; no suffix and ^indexes: XNYS.
 EXCHANGE_BY_SUFFIX = {
     "": "XNYS",
     "^": "XNYS",
@@ -64,8 +64,8 @@ def check_ticker(ticker: str) -> str:
     text = str(ticker).strip().upper()
     if not TICKER_PATTERN.fullmatch(text):
         raise InvalidTicker(
-            f"ticker {ticker!r} is not a valid symbol: use letters, digits, '.', '-', a leading '^' "
-            "or a trailing '=X' (e.g. AAPL, BRK-B, ^GSPC, EURUSD=X, 0700.HK)"
+            f"ticker {ticker!r} is not a valid symbol: use letters, digits, '.', '-', "
+            "a leading '^' or a trailing '=X' (e.g. AAPL, BRK-B, ^GSPC, EURUSD=X, 0700.HK)"
         )
     return text
 

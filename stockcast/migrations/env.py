@@ -1,0 +1,20 @@
+"""Alembic environment: migrations run on the connection that `store.upgrade` hands over.
+
+To write a new migration: `alembic -c stockcast/migrations/alembic.ini revision -m "..."`
+against a database at head, then describe the change by hand in versions/.
+"""
+
+from alembic import context
+
+from stockcast.store import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # run from the alembic CLI: connect with the configured URL
+    from stockcast.config import load_settings
+    from stockcast.store import connect
+
+    connection = connect(load_settings().db_url, migrate=False).connect()
+
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
