@@ -121,11 +121,7 @@ def connect(url: str, migrate: bool = True) -> Engine:
     except ImportError as exc:
         raise DatabaseUnavailable(f"database {mask_url(url)}: driver missing ({exc})") from None
     except (sa.exc.SQLAlchemyError, ValueError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise DatabaseUnavailable(
-            f"database {mask_url(url)} is unreachable ({reason}): check STOCKCAST_DB_URL "
-            "and that the server is running"
-        ) from None
+        raise _unreachable(url, exc) from None
     return engine
 
 
@@ -340,6 +336,15 @@ def record_items(
         _upsert(conn, run_item, records)
 
 
+def record_outcomes(
+    engine: Engine, run_id: str, stage: str, tickers: Iterable[str], failures: Mapping[str, str]
+) -> None:
+    """Record a stage's outcome for every ticker: `failed` with its reason, else `ok`."""
+    statuses = {t: ("ok", None) for t in tickers}
+    statuses.update({t: ("failed", reason) for t, reason in failures.items()})
+    record_items(engine, run_id, stage, statuses)
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
@@ -468,3 +473,54 @@ def pending_retunes(engine: Engine) -> list[str]:
     )
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
+
+
+# --- the run lock on PostgreSQL ---------------------------------------------------------------
+
+
+def _advisory_key(url: str) -> int:
+    import hashlib
+
+    digest = hashlib.sha256(mask_url(url).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _unreachable(url: str, exc: Exception) -> DatabaseUnavailable:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return DatabaseUnavailable(
+        f"database {mask_url(url)} is unreachable ({reason}): check STOCKCAST_DB_URL "
+        "and that the server is running"
+    )
+
+
+def try_advisory_lock(url: str) -> Connection | None:
+    """A connection holding this database's pipeline advisory lock, or None if another holds it.
+
+    The lock lives as long as the connection: close it to release, or die and it is released.
+    """
+    try:
+        conn = sa.create_engine(url, poolclass=sa.pool.NullPool).connect()
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unreachable(url, exc) from None
+    got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(url)})
+    if got.scalar():
+        conn.commit()
+        return conn
+    conn.close()
+    return None
+
+
+def running_run(url: str) -> str | None:
+    """The newest run still marked `running`, if the tables exist yet."""
+    try:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            query = (
+                sa.select(pipeline_run.c.run_id)
+                .where(pipeline_run.c.status == "running")
+                .order_by(pipeline_run.c.started_at.desc())
+                .limit(1)
+            )
+            return conn.execute(query).scalar()
+    except sa.exc.SQLAlchemyError:
+        return None

@@ -1,0 +1,129 @@
+"""Run one chain: take the lock, record the run, execute each stage's notebook, publish reports.
+
+The loop stops at the first failing stage and names its executed notebook. Tickers that fail a
+stage are recorded in `run_item` by the notebook and left out of the stages after it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from runner import publish
+from runner.execute import StageFailure, declared_parameters, run_notebook
+from runner.lock import hold_lock
+from runner.runs import RunRecord, StageRecord, new_run_id, write_params
+from runner.stages import Stage, stage_parameters
+from stockcast import store
+from stockcast.config import NOTEBOOKS_DIR, Settings
+
+
+@dataclass
+class RunPlan:
+    """Everything resolved before the lock is taken: bad input fails here and writes nothing."""
+
+    kind: str
+    stages: list[Stage]
+    common: dict
+    pipeline: dict
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _failed_tickers(engine, run_id: str) -> dict[str, str]:
+    items = store.run_items(engine, [run_id])
+    failed = items[items["status"] == "failed"]
+    return {row.ticker: f"{row.stage}: {row.error}" for row in failed.itertuples()}
+
+
+def _skip_reason(stage: Stage, engine, common: dict) -> tuple[str | None, dict]:
+    """Stages that only run when needed: the daily retune runs for alerted tickers only."""
+    if stage.name != "tune-alerted":
+        return None, common
+    alerted = [t for t in store.pending_retunes(engine) if t in common["tickers"]]
+    if not alerted:
+        return "no performance-drop alert to act on", common
+    return None, {**common, "tickers": alerted}
+
+
+def _run_stage(stage: Stage, record: RunRecord, common: dict, plan: RunPlan, settings: Settings):
+    declared = declared_parameters(stage.path)
+    params = stage_parameters(stage, declared, common, plan.pipeline)
+    executed = record.folder / stage.executed_name
+    entry = StageRecord(stage.name, executed.name, status="running")
+    record.stages.append(entry)
+    record.save()
+    started = time.monotonic()
+    try:
+        run_notebook(stage.path, executed, params, cwd=NOTEBOOKS_DIR)
+        entry.status = "ok"
+    except StageFailure as failure:
+        entry.status, entry.error = "failed", str(failure)
+        raise
+    finally:
+        entry.seconds = round(time.monotonic() - started, 1)
+        if executed.is_file():
+            html = publish.render_html(executed, executed.with_suffix(".html"), settings.static_dir)
+            entry.html = html.name
+        record.save()
+    return params
+
+
+def execute_plan(plan: RunPlan, settings: Settings) -> int:
+    """Run the plan under the lock; return the exit status (0 all ok, 1 some failure)."""
+    run_id = new_run_id(plan.kind)
+    with hold_lock(settings, run_id):
+        engine = store.connect(settings.db_url)
+        for abandoned in store.mark_abandoned(engine):
+            log(f"marked run {abandoned} as abandoned: its holder died")
+        folder = settings.runs_dir / run_id
+        folder.mkdir(parents=True)
+        common = {**plan.common, "run_id": run_id, "kind": plan.kind}
+        store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
+        record = RunRecord(run_id, plan.kind, common.get("as_of"), folder)
+        log(f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
+            f"{', '.join(common['tickers'])}; reports in {folder}")
+        status = _execute_stages(plan, settings, engine, record, common)
+        record.status = status
+        record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        record.save()
+        store.finish_run(engine, run_id, status)
+        publish.write_index(settings.runs_dir)
+        engine.dispose()
+    log(f"run {run_id} {status}: {folder / 'run.json'}")
+    return 0 if status == "ok" else 1
+
+
+def _execute_stages(plan, settings, engine, record: RunRecord, common: dict) -> str:
+    resolved = {}
+    status = "ok"
+    for stage in plan.stages:
+        skip, stage_common = _skip_reason(stage, engine, common)
+        if skip:
+            log(f"[{stage.name}] skipped: {skip}")
+            continue
+        started = time.monotonic()
+        try:
+            resolved[stage.name] = _run_stage(stage, record, stage_common, plan, settings)
+        except StageFailure as failure:
+            log(f"[{stage.name}] FAILED: {failure}")
+            status = "failed"
+            break
+        finally:
+            write_params(record.folder, {"kind": plan.kind, "common": common, "stages": resolved})
+        failed = _failed_tickers(engine, record.run_id)
+        record.tickers = {t: {"error": e} for t, e in failed.items()}
+        record.failed_tickers = sorted(failed)
+        remaining = [t for t in common["tickers"] if t not in failed]
+        log(f"[{stage.name}] ok in {time.monotonic() - started:.0f}s"
+            + (f"; failed: {', '.join(sorted(failed))}" if failed else ""))
+        if not remaining:
+            log(f"every ticker has failed by stage {stage.name}: stopping")
+            status = "failed"
+            break
+        common = {**common, "tickers": remaining}
+    if status == "ok" and record.failed_tickers:
+        status = "partial"
+    return status

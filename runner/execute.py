@@ -1,0 +1,98 @@
+"""Execute one notebook template with papermill, in-process, and render the executed copy as HTML.
+
+Parameters are checked against the template's `parameters` cell first: only declared names,
+only JSON-type values. The template is never written; the executed copy is the audit record.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockcast.errors import BadInput
+
+KERNEL_NAME = "stockcast"
+JSON_TYPES = (str, int, float, bool, type(None), list, dict)
+
+
+@dataclass
+class StageFailure(Exception):
+    """A notebook raised: the chain stops here; `notebook` is the executed copy that shows why."""
+
+    notebook: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.reason} (see {self.notebook})"
+
+
+def ensure_kernel() -> str:
+    """Install (once) a kernelspec named `stockcast` that runs this very interpreter."""
+    folder = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (stockcast)",
+        "language": "python",
+        "metadata": {"debugger": True},
+    }
+    path = folder / "kernel.json"
+    if not path.is_file() or json.loads(path.read_text()) != spec:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec, indent=1))
+    return KERNEL_NAME
+
+
+def _is_json_value(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_json_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
+    return isinstance(value, JSON_TYPES)
+
+
+def declared_parameters(notebook: Path) -> dict:
+    """The names and defaults of the template's `parameters` cell."""
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def check_parameters(notebook: Path, parameters: dict) -> None:
+    """Raise BadInput unless every parameter is declared by the notebook and JSON-typed."""
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise BadInput(
+            f"{notebook.name} does not declare parameter(s) {', '.join(unknown)}: "
+            f"it accepts {', '.join(sorted(declared))} (check runner/pipeline.yaml)"
+        )
+    for name, value in parameters.items():
+        if not _is_json_value(value):
+            raise BadInput(
+                f"parameter {name}={value!r} for {notebook.name} is not a JSON value "
+                "(string, number, boolean, null, list or mapping)"
+            )
+
+
+def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) -> None:
+    """Execute `template` into `executed`; on error the copy is kept and StageFailure raised."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    check_parameters(template, parameters)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(template),
+            str(executed),
+            parameters=parameters,
+            kernel_name=ensure_kernel(),
+            progress_bar=False,
+            cwd=str(cwd),
+        )
+    except PapermillExecutionError as exc:
+        raise StageFailure(executed, f"{exc.ename}: {exc.evalue}".splitlines()[0]) from None
+    except Exception as exc:  # a dead kernel or a timeout: still one line and the copy
+        raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None

@@ -1,0 +1,85 @@
+"""A run's identity and records: its id, its folder, `params.json`, `run.json`, pruning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stockcast.config import REPO_ROOT
+
+
+def new_run_id(kind: str, now: datetime | None = None) -> str:
+    """`<kind>-<UTC timestamp>-<short id>`, sortable by time."""
+    now = now or datetime.now(UTC)
+    return f"{kind}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    temporary.replace(path)
+
+
+@dataclass
+class StageRecord:
+    name: str
+    notebook: str
+    status: str = "pending"
+    seconds: float | None = None
+    html: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """What `run.json` holds; rewritten after every stage so a killed run leaves its trace."""
+
+    run_id: str
+    kind: str
+    as_of: str | None
+    folder: Path
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+    status: str = "running"
+    stages: list[StageRecord] = field(default_factory=list)
+    tickers: dict[str, dict[str, str]] = field(default_factory=dict)
+    failed_tickers: list[str] = field(default_factory=list)
+
+    def save(self) -> None:
+        payload = asdict(self)
+        payload["folder"] = str(self.folder)
+        _write_json(self.folder / "run.json", payload)
+
+
+def write_params(folder: Path, resolved: dict) -> Path:
+    """`params.json`: the resolved parameters of every stage and the code's git commit."""
+    path = folder / "params.json"
+    _write_json(path, {"git_commit": git_commit(), **resolved})
+    return path
+
+
+def prune(runs_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` run folders; return the deleted ones."""
+    if not runs_dir.is_dir():
+        return []
+    folders = [p for p in runs_dir.iterdir() if p.is_dir() and (p / "run.json").is_file()]
+    # The run id's second part is its UTC start time, so it sorts runs of every kind together.
+    folders.sort(key=lambda p: p.name.split("-")[1], reverse=True)
+    for folder in folders[keep:]:
+        shutil.rmtree(folder)
+    return folders[keep:]

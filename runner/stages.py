@@ -1,0 +1,64 @@
+"""The ordered stage lists of each run kind, and the parameters each stage receives.
+
+Settings flow, lowest first: the notebook's own defaults, the stage's section of
+`runner/pipeline.yaml`, then the run's common values (tickers, as-of, source...) set by flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stockcast.config import NOTEBOOKS_DIR
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One notebook execution in a chain; `fixed` parameters distinguish variants (backfill)."""
+
+    name: str
+    template: str
+    fixed: dict = field(default_factory=dict)
+
+    @property
+    def section(self) -> str:
+        """The pipeline.yaml section whose settings this stage receives."""
+        return self.name.split("-")[0]
+
+    @property
+    def path(self):
+        return NOTEBOOKS_DIR / self.template
+
+    @property
+    def executed_name(self) -> str:
+        stem = self.template.removesuffix(".ipynb")
+        variant = self.name.partition("-")[2]
+        return f"{stem}-{variant}.ipynb" if variant else self.template
+
+
+INGEST = Stage("ingest", "01_ingest.ipynb")
+FEATURES = Stage("features", "02_features.ipynb")
+TUNE = Stage("tune", "03_tune.ipynb")
+RETUNE = Stage("tune-alerted", "03_tune.ipynb")  # daily: only tickers with a drop alert
+TRAIN = Stage("train", "04_train.ipynb")
+PREDICT = Stage("predict", "05_predict.ipynb")
+EVALUATE = Stage("evaluate", "06_evaluate.ipynb")
+TRAIN_BACKFILL = Stage("train-backfill", "04_train.ipynb", {"mode": "backfill"})
+PREDICT_BACKFILL = Stage("predict-backfill", "05_predict.ipynb", {"mode": "backfill"})
+
+CHAINS: dict[str, list[Stage]] = {
+    "demo": [INGEST],
+    "daily": [INGEST],
+    "weekly": [INGEST],
+    "backfill": [INGEST],
+}
+
+# Values every stage may receive when its notebook declares them.
+COMMON = ("run_id", "kind", "tickers", "as_of", "source", "csv_dir", "start", "end")
+
+
+def stage_parameters(stage: Stage, declared: dict, common: dict, pipeline: dict) -> dict:
+    """Resolve one stage's parameters: pipeline.yaml section, then common values, then fixed."""
+    params = dict(pipeline.get(stage.section) or {})
+    params.update({k: v for k, v in common.items() if k in declared})
+    params.update(stage.fixed)
+    return params

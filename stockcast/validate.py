@@ -1,0 +1,118 @@
+"""Checks price rows before anything is stored; a ticker that fails is skipped with its reason.
+
+Each check returns a one-line reason naming the ticker, the first offending date and the fix, or
+None. A ticker's rows are stored only when every check passes.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+REQUIRED_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
+PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
+# Relative slack for high/low checks: providers round each field separately.
+TOLERANCE = 1e-6
+
+
+def _first_date(rows: pd.DataFrame, mask: pd.Series) -> str:
+    return pd.Timestamp(rows.loc[mask, "date"].iloc[0]).date().isoformat()
+
+
+def check_columns(prices: pd.DataFrame) -> str | None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in prices.columns]
+    if missing:
+        return f"price rows are missing columns {', '.join(missing)}"
+    return None
+
+
+def check_duplicates(ticker: str, rows: pd.DataFrame) -> str | None:
+    duplicated = rows["date"].duplicated(keep=False)
+    if duplicated.any():
+        count = int(rows.loc[duplicated, "date"].nunique())
+        return (
+            f"{ticker} has {count} duplicated date(s), first {_first_date(rows, duplicated)}: "
+            "keep one row per session"
+        )
+    return None
+
+
+def check_numeric(ticker: str, rows: pd.DataFrame) -> str | None:
+    for field in (*PRICE_FIELDS, "volume"):
+        values = pd.to_numeric(rows[field], errors="coerce")
+        bad = values.isna() & rows[field].notna()
+        if bad.any():
+            value = rows.loc[bad, field].iloc[0]
+            return (
+                f"{ticker} has a non-numeric {field} on {_first_date(rows, bad)} ({value!r}): "
+                "fix the source data"
+            )
+    return None
+
+
+def check_missing(ticker: str, rows: pd.DataFrame) -> str | None:
+    for field in PRICE_FIELDS:
+        missing = rows[field].isna()
+        if missing.any():
+            return (
+                f"{ticker} has a missing {field} on {_first_date(rows, missing)}: "
+                "every session needs open, high, low and close"
+            )
+    return None
+
+
+def check_positive(ticker: str, rows: pd.DataFrame) -> str | None:
+    for field in PRICE_FIELDS:
+        bad = rows[field] <= 0
+        if bad.any():
+            return (
+                f"{ticker} has a non-positive {field} ({rows.loc[bad, field].iloc[0]}) on "
+                f"{_first_date(rows, bad)}: prices must be above zero"
+            )
+    bad = rows["volume"] < 0
+    if bad.any():
+        return f"{ticker} has a negative volume on {_first_date(rows, bad)}"
+    return None
+
+
+def check_high_low(ticker: str, rows: pd.DataFrame) -> str | None:
+    top = rows[["open", "close", "low"]].max(axis=1) * (1 - TOLERANCE)
+    bottom = rows[["open", "close", "high"]].min(axis=1) * (1 + TOLERANCE)
+    bad = (rows["high"] < top) | (rows["low"] > bottom)
+    if bad.any():
+        row = rows.loc[bad].iloc[0]
+        return (
+            f"{ticker} has high/low inconsistent with open/close on {_first_date(rows, bad)} "
+            f"(open {row['open']}, high {row['high']}, low {row['low']}, close {row['close']})"
+        )
+    return None
+
+
+CHECKS = (check_duplicates, check_numeric, check_missing, check_positive, check_high_low)
+
+
+def find_problem(ticker: str, rows: pd.DataFrame) -> str | None:
+    """The first failed check's reason for one ticker's rows, or None when they are valid."""
+    if rows.empty:
+        return f"{ticker} has no price rows"
+    for check in CHECKS:
+        reason = check(ticker, rows)
+        if reason:
+            return reason
+    return None
+
+
+def validate_prices(prices: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Split price rows into the tickers that pass every check and {ticker: reason} for the rest."""
+    reason = check_columns(prices)
+    if reason:
+        tickers = prices["ticker"].unique() if "ticker" in prices else ["<all>"]
+        return prices.iloc[0:0], {str(t): reason for t in tickers}
+    failures = {}
+    for ticker, rows in prices.groupby("ticker", sort=True):
+        problem = find_problem(str(ticker), rows)
+        if problem:
+            failures[str(ticker)] = problem
+    valid = prices[~prices["ticker"].isin(failures)].copy()
+    for field in (*PRICE_FIELDS, "volume"):
+        valid[field] = pd.to_numeric(valid[field]).astype("float64")
+    return valid.reset_index(drop=True), failures
