@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from runner import publish
 from runner.execute import StageFailure, declared_parameters, run_notebook
@@ -83,15 +84,20 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
         common = {**plan.common, "run_id": run_id, "kind": plan.kind}
         store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         record = RunRecord(run_id, plan.kind, common.get("as_of"), folder)
-        log(f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-            f"{', '.join(common['tickers'])}; reports in {folder}")
-        status = _execute_stages(plan, settings, engine, record, common)
-        record.status = status
-        record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        record.save()
-        store.finish_run(engine, run_id, status)
-        publish.write_index(settings.runs_dir)
-        engine.dispose()
+        log(
+            f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
+            f"{', '.join(common['tickers'])}; reports in {folder}"
+        )
+        status = "failed"
+        try:
+            status = _execute_stages(plan, settings, engine, record, common)
+        finally:  # an unexpected error still closes the run's records
+            record.status = status
+            record.finished_at = datetime.now(UTC).isoformat()
+            record.save()
+            store.finish_run(engine, run_id, status)
+            publish.write_index(settings.runs_dir)
+            engine.dispose()
     log(f"run {run_id} {status}: {folder / 'run.json'}")
     return 0 if status == "ok" else 1
 
@@ -116,9 +122,12 @@ def _execute_stages(plan, settings, engine, record: RunRecord, common: dict) -> 
         failed = _failed_tickers(engine, record.run_id)
         record.tickers = {t: {"error": e} for t, e in failed.items()}
         record.failed_tickers = sorted(failed)
+        record.save()
         remaining = [t for t in common["tickers"] if t not in failed]
-        log(f"[{stage.name}] ok in {time.monotonic() - started:.0f}s"
-            + (f"; failed: {', '.join(sorted(failed))}" if failed else ""))
+        log(
+            f"[{stage.name}] ok in {time.monotonic() - started:.0f}s"
+            + (f"; failed: {', '.join(sorted(failed))}" if failed else "")
+        )
         if not remaining:
             log(f"every ticker has failed by stage {stage.name}: stopping")
             status = "failed"

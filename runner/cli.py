@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 import pandas as pd
 
@@ -27,6 +28,12 @@ def _date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: use a whole number >= 0")
+    return int(text)
+
+
 def _source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tickers", help="comma-separated symbols (default: the universe)")
     parser.add_argument("--source", choices=SOURCES, help="where prices come from")
@@ -34,25 +41,38 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__.split("\n")[0])
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="pipeline settings file (default: runner/pipeline.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m runner",
+        parents=[shared],
+        description="stockcast: next-session closing-price forecasts, run as notebook chains.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    commands.add_parser("demo", help="offline demo on the bundled sample: backfill, then a run")
-    for kind, text in (("daily", "ingest, features, train, predict, evaluate for one as-of"),
-                       ("weekly", "tune, then train with the tuned parameters")):
-        sub = commands.add_parser(kind, help=text)
+    add = partial(commands.add_parser, parents=[shared])
+    add("demo", help="offline demo on the bundled sample: backfill, then a run")
+    for kind, text in (
+        ("daily", "ingest, features, train, predict, evaluate for one as-of"),
+        ("weekly", "tune, then train with the tuned parameters"),
+    ):
+        sub = add(kind, help=text)
         _source_flags(sub)
         sub.add_argument("--as-of", type=_date, help="session to predict from (YYYY-MM-DD)")
-    sub = commands.add_parser("backfill", help="replay the daily chain over past sessions")
+    sub = add("backfill", help="replay the daily chain over past sessions")
     _source_flags(sub)
     sub.add_argument("--start", type=_date, required=True, help="first as-of session")
     sub.add_argument("--end", type=_date, required=True, help="last as-of session")
-    sub = commands.add_parser("dashboard", help="serve the Voila dashboard")
+    sub = add("dashboard", help="serve the Voila dashboard")
     sub.add_argument("--port", type=int, default=8866)
     sub.add_argument("--host", default="127.0.0.1")
-    sub = commands.add_parser("status", help="the last runs and their per-ticker failures")
+    sub = add("status", help="the last runs and their per-ticker failures")
     sub.add_argument("--limit", type=int, default=10)
-    sub = commands.add_parser("prune", help="delete all but the newest N run folders")
-    sub.add_argument("--keep", type=int, required=True)
+    sub = add("prune", help="delete all but the newest N run folders")
+    sub.add_argument("--keep", type=_count, required=True)
     return parser
 
 
@@ -105,8 +125,11 @@ def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
         count = int((pipeline.get("demo") or {}).get("backfill_sessions", 60))
         ticker_sessions = calendar.sessions(tickers[0], as_of - pd.Timedelta(days=3 * count), as_of)
         start, end = ticker_sessions[-count - 1], ticker_sessions[-2]
-        common.update(as_of=as_of.date().isoformat(), start=start.date().isoformat(),
-                      end=end.date().isoformat())
+        common.update(
+            as_of=as_of.date().isoformat(),
+            start=start.date().isoformat(),
+            end=end.date().isoformat(),
+        )
     else:
         as_of = args.as_of or _last_data_date(source, tickers, csv_dir)
         common["as_of"] = _check_as_of(tickers, as_of)
@@ -124,8 +147,10 @@ def show_status(limit: int) -> int:
         return 0
     items = store.run_items(engine, runs["run_id"])
     for run in runs.itertuples():
-        log(f"{run.run_id}  {run.kind:<8} as of {run.as_of_date}  {run.status:<9} "
-            f"started {run.started_at:%Y-%m-%d %H:%M:%S}  {run.report_dir}")
+        log(
+            f"{run.run_id}  {run.kind:<8} as of {run.as_of_date}  {run.status:<9} "
+            f"started {run.started_at:%Y-%m-%d %H:%M:%S}  {run.report_dir}"
+        )
         failed = items[(items["run_id"] == run.run_id) & (items["status"] == "failed")]
         for item in failed.itertuples():
             log(f"    {item.ticker}: failed at {item.stage}: {item.error}")
@@ -152,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return serve(args.host, args.port)
         settings = load_settings()
-        plan = plan_run(args, load_pipeline_config())
+        plan = plan_run(args, load_pipeline_config(getattr(args, "config", None)))
         return execute_plan(plan, settings)
     except StockcastError as error:
         print(f"error: {error}", file=sys.stderr)

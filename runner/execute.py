@@ -32,7 +32,15 @@ def ensure_kernel() -> str:
     """Install (once) a kernelspec named `stockcast` that runs this very interpreter."""
     folder = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # The log level keeps the kernel's start-up warnings out of cron logs; errors still show.
+        "argv": [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            "--IPKernelApp.log_level=ERROR",
+        ],
         "display_name": "Python 3 (stockcast)",
         "language": "python",
         "metadata": {"debugger": True},

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from stockcast.errors import InvalidTicker
+from stockcast.errors import BadInput, InvalidTicker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_YAML = REPO_ROOT / "runner" / "pipeline.yaml"
@@ -160,6 +160,12 @@ def load_pipeline_config(path: Path | str | None = None) -> dict:
 
     path = Path(path) if path else PIPELINE_YAML
     if not path.is_file():
-        return {}
-    with path.open() as handle:
-        return yaml.safe_load(handle) or {}
+        raise BadInput(f"pipeline settings file {path} does not exist: check --config")
+    try:
+        with path.open() as handle:
+            settings = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path} is not valid YAML ({str(exc).splitlines()[0]}): fix it") from None
+    if not isinstance(settings, dict):
+        raise BadInput(f"{path} must hold a mapping of settings, not {type(settings).__name__}")
+    return settings

@@ -288,11 +288,15 @@ def save_params(engine: Engine, tuned: pd.DataFrame, run_id: str) -> int:
 # --- run records ----------------------------------------------------------------------------
 
 
-def start_run(engine: Engine, run_id: str, kind: str, as_of: date | None, report_dir: str) -> None:
+def _as_date(value) -> date | None:
+    return None if value is None else pd.Timestamp(value).date()
+
+
+def start_run(engine: Engine, run_id: str, kind: str, as_of, report_dir: str) -> None:
     record = {
         "run_id": run_id,
         "kind": kind,
-        "as_of_date": _clean(as_of),
+        "as_of_date": _as_date(as_of),
         "started_at": _now(),
         "finished_at": None,
         "status": "running",
@@ -305,7 +309,7 @@ def start_run(engine: Engine, run_id: str, kind: str, as_of: date | None, report
 def finish_run(engine: Engine, run_id: str, status: str, as_of: date | None = None) -> None:
     values = {"status": status, "finished_at": _now()}
     if as_of is not None:
-        values["as_of_date"] = _clean(as_of)
+        values["as_of_date"] = _as_date(as_of)
     with engine.begin() as conn:
         conn.execute(sa.update(pipeline_run).where(pipeline_run.c.run_id == run_id).values(values))
 
