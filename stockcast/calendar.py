@@ -6,6 +6,7 @@ otherwise starts 20 years before today and sessions before that would be missing
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 
 import pandas as pd
@@ -20,7 +21,10 @@ CALENDAR_START = "1990-01-01"
 def _calendar(exchange: str):
     import exchange_calendars as xcals
 
-    return xcals.get_calendar(exchange, start=CALENDAR_START)
+    # exchange_calendars trips a pandas 3.1 deprecation warning while building; nothing to act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        return xcals.get_calendar(exchange, start=CALENDAR_START)
 
 
 def calendar_for(ticker: str):

@@ -1,0 +1,404 @@
+"""The only module that talks to data providers: the bundled sample, a folder of Yahoo Finance CSV
+exports, and yfinance. Each answers the canonical price frame plus one-line per-ticker failures.
+
+Canonical prices: one row per (ticker, session date), sorted, with the columns of `PRICE_COLUMNS`;
+`date` is the naive midnight of the exchange session; open/high/low/close as the provider trades
+them (split-adjusted for Yahoo), `adj_close` also dividend-adjusted; everything else float64.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from functools import cache, partial
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+
+from stockcast.calendar import last_closed_session, sessions
+from stockcast.config import SAMPLE_TICKERS, check_ticker, check_tickers, exchange_for
+from stockcast.errors import BadInput, InvalidTicker, RateLimited, SourceError
+
+PRICE_COLUMNS = (
+    "ticker",
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "dividends",
+    "stock_splits",
+)
+VALUE_COLUMNS = PRICE_COLUMNS[2:]
+SOURCES = ("sample", "csv", "yfinance")
+SAMPLE_FILE = "sample_prices.csv.gz"
+
+# A Yahoo Finance export; `Adj Close` is optional, and a yfinance `to_csv` adds the two actions.
+CSV_REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
+CSV_NAMES = {
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+    "Dividends": "dividends",
+    "Stock Splits": "stock_splits",
+}
+CSV_LAYOUT = "Date,Open,High,Low,Close[,Adj Close],Volume"
+
+# Rate limits and network errors are retried with exponential backoff plus jitter, bounded in
+# attempts and total time; module-level so tests (and impatient operators) can shrink them.
+RETRY_ATTEMPTS = 4
+RETRY_WAIT_INITIAL = 2.0
+RETRY_WAIT_MAX = 30.0
+RETRY_JITTER = 2.0
+RETRY_TOTAL_SECONDS = 120.0
+# yfinance caches each symbol's timezone and Yahoo's cookie in SQLite files: keep them in the
+# system temp folder, never in the repository or the outputs.
+YFINANCE_CACHE_DIR = Path(tempfile.gettempdir()) / "stockcast-yfinance"
+
+
+@dataclass
+class FetchResult:
+    """Prices of every ticker that succeeded, and a one-line reason for every ticker that failed."""
+
+    prices: pd.DataFrame
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def fetch_prices(
+    source: str,
+    tickers: list[str] | None,
+    start=None,
+    end=None,
+    csv_dir=None,
+    now: pd.Timestamp | None = None,
+) -> FetchResult:
+    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive.
+
+    Bad input for the whole command (unknown source, invalid ticker, missing folder, bad dates)
+    raises BadInput; a ticker the source cannot serve is recorded in `failures` and skipped.
+    """
+    read = _reader(source, csv_dir, now)
+    tickers = list_tickers(source, csv_dir) if tickers is None else check_tickers(tickers)
+    for ticker in tickers:
+        exchange_for(ticker)  # an unknown suffix is bad input, before anything is fetched
+    start, end = _parse_day(start, "start"), _parse_day(end, "end")
+    if start is not None and end is not None and start > end:
+        raise BadInput(f"start {start.date()} is after end {end.date()}: swap them")
+    frames, failures = [], {}
+    for ticker in tickers:
+        try:
+            prices = _clip(read(ticker, start, end), start, end)
+            frames.append(_require_rows(prices, source, start, end))
+        except SourceError as err:
+            failures[ticker] = _one_line(err)
+    prices = pd.concat(frames, ignore_index=True) if frames else _empty_prices()
+    return FetchResult(prices.sort_values(["ticker", "date"], ignore_index=True), failures)
+
+
+def list_tickers(source: str, csv_dir=None) -> list[str]:
+    """The tickers a source serves without being told: the sample's four, or the CSV file stems."""
+    if source == "sample":
+        return list(SAMPLE_TICKERS)
+    if source == "csv":
+        return sorted(_csv_files(csv_dir))
+    if source == "yfinance":
+        raise BadInput("the yfinance source has no ticker universe: give --tickers, e.g. AAPL,MSFT")
+    raise BadInput(_unknown_source(source))
+
+
+def _reader(source: str, csv_dir, now):
+    """The per-ticker read function of a source: (ticker, start, end) -> canonical prices."""
+    if source == "sample":
+        return _read_sample
+    if source == "csv":
+        return partial(_read_csv, _csv_files(csv_dir))
+    if source == "yfinance":
+        return partial(_read_yfinance, now=now)
+    raise BadInput(_unknown_source(source))
+
+
+def _unknown_source(source) -> str:
+    return f"unknown source {source!r}: use one of {', '.join(SOURCES)}"
+
+
+def _parse_day(value, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        day = pd.NaT
+    if pd.isna(day):
+        raise BadInput(f"{name} date {value!r} is not a date: use YYYY-MM-DD")
+    return (day.tz_localize(None) if day.tzinfo else day).normalize()
+
+
+def _clip(prices: pd.DataFrame, start, end) -> pd.DataFrame:
+    keep = pd.Series(True, index=prices.index)
+    if start is not None:
+        keep &= prices["date"] >= start
+    if end is not None:
+        keep &= prices["date"] <= end
+    return prices[keep]
+
+
+def _require_rows(prices: pd.DataFrame, source: str, start, end) -> pd.DataFrame:
+    if prices.empty:
+        raise SourceError(f"no {source} rows {_window(start, end)}: widen the dates")
+    return prices
+
+
+def _window(start, end) -> str:
+    first = start.date() if start is not None else "the first date"
+    last = end.date() if end is not None else "today"
+    return f"between {first} and {last}"
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def _empty_prices() -> pd.DataFrame:
+    return _canonical(pd.DataFrame(columns=list(PRICE_COLUMNS)))
+
+
+def _canonical(frame: pd.DataFrame, dedupe: bool = True) -> pd.DataFrame:
+    """Columns, dtypes and order of the canonical frame; with `dedupe` the last duplicate wins.
+
+    A provider's repeated bar is de-duplicated; a file's repeated date is kept for validation
+    to reject, since which of the two rows is right cannot be known.
+    """
+    dates = pd.to_datetime(frame["date"])
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    frame = frame.assign(
+        ticker=frame["ticker"].astype(str),
+        date=dates.dt.normalize().astype("datetime64[ns]"),
+    ).astype(dict.fromkeys(VALUE_COLUMNS, "float64"))
+    if dedupe:
+        frame = frame.drop_duplicates(["ticker", "date"], keep="last")
+    return frame[list(PRICE_COLUMNS)].sort_values(
+        ["ticker", "date"], ignore_index=True, kind="stable"
+    )
+
+
+# --- sample -------------------------------------------------------------------------------------
+
+
+@cache
+def _sample() -> pd.DataFrame:
+    with files("stockcast").joinpath("data", SAMPLE_FILE).open("rb") as handle:
+        return _canonical(pd.read_csv(handle, compression="gzip"))
+
+
+def _read_sample(ticker: str, start, end) -> pd.DataFrame:
+    prices = _sample()
+    rows = prices[prices["ticker"] == ticker]
+    if rows.empty:
+        known = ", ".join(SAMPLE_TICKERS)
+        raise SourceError(f"unknown ticker {ticker!r} in the sample: it has {known}")
+    return rows.reset_index(drop=True)
+
+
+# --- csv ----------------------------------------------------------------------------------------
+
+
+def _csv_files(csv_dir) -> dict[str, Path]:
+    """Ticker -> file for every `<TICKER>.csv` in the folder (stems upper-cased)."""
+    if csv_dir is None:
+        raise BadInput("the csv source needs a folder: give --csv-dir DIR with <TICKER>.csv files")
+    folder = Path(csv_dir).expanduser()
+    if not folder.is_dir():
+        raise BadInput(f"CSV folder '{folder}' does not exist: give --csv-dir an existing folder")
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() == ".csv" and path.is_file():
+            try:
+                found[check_ticker(path.stem)] = path
+            except InvalidTicker as err:
+                raise InvalidTicker(f"{path.name} in {folder}: {err}; rename the file") from err
+    return found
+
+
+def _read_csv(files_by_ticker: dict[str, Path], ticker: str, start, end) -> pd.DataFrame:
+    if ticker not in files_by_ticker:
+        raise SourceError(f"no {ticker}.csv in the CSV folder: add the file or drop the ticker")
+    return _read_yahoo_csv(files_by_ticker[ticker], ticker)
+
+
+def _read_yahoo_csv(path: Path, ticker: str) -> pd.DataFrame:
+    """One Yahoo Finance export as canonical prices; an unreadable file raises SourceError."""
+    raw = _read_raw_csv(path)
+    dates = _parse_dates(raw["Date"], path.name)
+    frame = pd.DataFrame({"ticker": ticker, "date": dates})
+    for column, name in CSV_NAMES.items():
+        if column in raw:
+            frame[name] = _parse_numbers(raw[column], dates, path.name, column)
+    frame = frame.assign(adj_close=frame.get("adj_close", frame["close"]))
+    return _canonical(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0), dedupe=False)
+
+
+def _read_raw_csv(path: Path) -> pd.DataFrame:
+    """The file as text cells, headers in Yahoo's spelling; checks emptiness and the layout."""
+    try:
+        # Text cells, so a value that is not a number can be reported rather than lost.
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except pd.errors.EmptyDataError as err:
+        raise SourceError(f"{path.name} is empty") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SourceError(f"{path.name} is not a readable CSV file: {_one_line(err)}") from err
+    raw = raw.rename(columns=_yahoo_header)
+    missing = [column for column in CSV_REQUIRED if column not in raw]
+    if missing:
+        noun = "column" if len(missing) == 1 else "columns"
+        raise SourceError(
+            f"{path.name} is missing {noun} {', '.join(missing)}: "
+            f"expected a Yahoo Finance export with {CSV_LAYOUT}"
+        )
+    if raw.empty:
+        raise SourceError(f"{path.name} is empty: it has a header but no rows")
+    return raw
+
+
+def _yahoo_header(name: str) -> str:
+    """'adj_close', ' ADJ CLOSE' and 'Adj Close' all mean Yahoo's 'Adj Close'."""
+    key = " ".join(str(name).replace("_", " ").split()).lower()
+    known = {column.lower(): column for column in (*CSV_REQUIRED, *CSV_NAMES)}
+    return known.get(key, name)
+
+
+def _parse_dates(cells: pd.Series, filename: str) -> pd.Series:
+    # A trailing UTC offset (a yfinance export) is dropped: the wall-clock date is the session.
+    local = cells.str.replace(
+        r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$", r"\1", regex=True
+    )
+    dates = pd.to_datetime(local, errors="coerce", format="mixed")
+    bad = dates.isna()
+    if bad.any():
+        row = bad.idxmax()
+        raise SourceError(
+            f"{filename} has an unreadable Date on line {row + 2}: {cells[row]!r}; use YYYY-MM-DD"
+        )
+    return dates.dt.normalize()
+
+
+def _parse_numbers(cells: pd.Series, dates: pd.Series, filename: str, column: str) -> pd.Series:
+    """Numbers of a column; blank or 'null' cells become NaN, anything else unparsable fails."""
+    numbers = pd.to_numeric(cells.str.strip(), errors="coerce")
+    bad = numbers.isna() & cells.notna()
+    if bad.any():
+        row = bad.idxmax()
+        more = f" (and {bad.sum() - 1} more)" if bad.sum() > 1 else ""
+        raise SourceError(
+            f"{filename} has a non-numeric {column} on {dates[row].date()}: {cells[row]!r}{more}"
+        )
+    return numbers.astype("float64")
+
+
+# --- yfinance -----------------------------------------------------------------------------------
+
+
+@cache
+def _yfinance():
+    """yfinance, configured once: exceptions raised (not printed), quiet logger, temp caches."""
+    import yfinance
+
+    yfinance.set_tz_cache_location(str(YFINANCE_CACHE_DIR))
+    # Raised errors become one-line failures here; yfinance's own logging would repeat them.
+    yfinance.config.debug.hide_exceptions = False
+    logging.getLogger("yfinance").setLevel(logging.CRITICAL)
+    return yfinance
+
+
+def _read_yfinance(ticker: str, start, end, now=None) -> pd.DataFrame:
+    history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
+    if history.empty:
+        raise SourceError(_no_rows(ticker, start, end))
+    return _closed_sessions(ticker, _from_history(ticker, history), now)
+
+
+def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
+    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+    yfinance = _yfinance()
+    window = {"period": "max"} if start is None else {"start": start.strftime("%Y-%m-%d")}
+    if end is not None:
+        # yfinance's end is exclusive, ours inclusive.
+        window["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    try:
+        with warnings.catch_warnings():
+            # yfinance 1.7 calls pandas APIs that pandas 3.1 deprecates: its noise, not the user's.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return yfinance.Ticker(ticker).history(
+                interval="1d", auto_adjust=False, actions=True, **window
+            )
+    except (yfinance.exceptions.YFTickerMissingError, yfinance._http.HTTPError) as err:
+        # Yahoo's definite "no": no timezone, no bars, or a 404 from the quote-summary fallback
+        # yfinance tries for a symbol it cannot place. Not worth retrying.
+        raise SourceError(_no_rows(ticker, start, end)) from err
+
+
+def _retry_transient(ticker: str, fetch):
+    """`fetch()`, retried on rate limits and network errors; then a one-line SourceError."""
+    import tenacity
+
+    rate_limited = _yfinance().exceptions.YFRateLimitError
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((rate_limited, OSError)),
+        stop=tenacity.stop_after_attempt(RETRY_ATTEMPTS)
+        | tenacity.stop_after_delay(RETRY_TOTAL_SECONDS),
+        wait=tenacity.wait_exponential_jitter(
+            multiplier=RETRY_WAIT_INITIAL, max=RETRY_WAIT_MAX, jitter=RETRY_JITTER
+        ),
+        reraise=True,
+    )
+    try:
+        return retrying(fetch)
+    except SourceError:
+        raise
+    except rate_limited as err:
+        attempts = retrying.statistics.get("attempt_number", RETRY_ATTEMPTS)
+        raise RateLimited(
+            f"Yahoo rate-limited {ticker!r} (HTTP 429) on all {attempts} attempts: try again later"
+        ) from err
+    except OSError as err:
+        attempts = retrying.statistics.get("attempt_number", RETRY_ATTEMPTS)
+        raise SourceError(
+            f"could not reach Yahoo for {ticker!r} in {attempts} attempts "
+            f"({type(err).__name__}: {_one_line(err)}): check the network and try again"
+        ) from err
+    except Exception as err:  # yfinance's parsing of an unexpected answer, for this ticker only
+        raise SourceError(f"yfinance failed for {ticker!r}: {type(err).__name__}: {err}") from err
+
+
+def _no_rows(ticker: str, start, end) -> str:
+    return (
+        f"yfinance returned no rows for {ticker!r} {_window(start, end)}: the symbol may be "
+        "wrong or delisted, or Yahoo may be unreachable"
+    )
+
+
+def _from_history(ticker: str, history: pd.DataFrame) -> pd.DataFrame:
+    """yfinance's frame as canonical prices, dated by the exchange's local session date."""
+    # yfinance stamps daily bars at local midnight in the exchange's timezone (Yahoo's
+    # exchangeTimezoneName), so dropping the zone keeps the session date; converting to UTC
+    # first would move every bar east of Greenwich to the day before.
+    index = pd.DatetimeIndex(history.index)
+    dates = index.tz_localize(None) if index.tz is not None else index
+    frame = history.rename(columns=CSV_NAMES).reset_index(drop=True)
+    frame = frame.assign(ticker=ticker, date=dates)
+    return _canonical(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0))
+
+
+def _closed_sessions(ticker: str, prices: pd.DataFrame, now) -> pd.DataFrame:
+    """Only bars of sessions of the ticker's exchange whose close has passed at `now`."""
+    last_closed = last_closed_session(ticker, now)
+    closed = sessions(ticker, prices["date"].min(), last_closed)
+    return prices[prices["date"].isin(closed)].reset_index(drop=True)

@@ -1,0 +1,419 @@
+"""Tests of stockcast.sources: the bundled sample, CSV folders, and yfinance over a fake network."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yahoo
+
+from stockcast import sources
+from stockcast.config import REPO_ROOT
+from stockcast.errors import BadInput, InvalidTicker
+
+AFTER_CLOSE = pd.Timestamp("2024-05-01 21:00", tz="UTC")  # every served session has closed
+YAHOO_LAYOUT = "Date,Open,High,Low,Close[,Adj Close],Volume"
+
+
+def load_make_sample():
+    """scripts/make_sample.py as a module (scripts/ is not a package)."""
+    path = REPO_ROOT / "scripts" / "make_sample.py"
+    spec = importlib.util.spec_from_file_location("make_sample", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sample() -> pd.DataFrame:
+    return sources.fetch_prices("sample", None).prices
+
+
+# --- sample -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ticker", "first", "last", "rows"),
+    [
+        ("AAPL", "2000-03-01", "2013-03-01", 3270),
+        ("GOOG", "2004-08-19", "2013-03-01", 2148),
+        ("IBM", "2000-03-01", "2013-03-01", 3270),
+        ("MSFT", "2000-03-01", "2013-03-01", 3270),
+    ],
+)
+def test_sample_ticker_has_known_range(sample, ticker, first, last, rows):
+    dates = sample.loc[sample["ticker"] == ticker, "date"]
+    assert (dates.min(), dates.max(), len(dates)) == (pd.Timestamp(first), pd.Timestamp(last), rows)
+
+
+def test_sample_is_canonical(sample):
+    assert tuple(sample.columns) == sources.PRICE_COLUMNS
+    assert sorted(sample["ticker"].unique()) == sources.list_tickers("sample")
+    assert sample["date"].dtype == "datetime64[ns]"
+    assert (sample[list(sources.PRICE_COLUMNS[2:])].dtypes == "float64").all()
+    assert not sample.duplicated(["ticker", "date"]).any()
+    assert sample.equals(sample.sort_values(["ticker", "date"], ignore_index=True))
+
+
+def test_sample_aapl_split_moves_close_not_adj_close(sample):
+    aapl = sample[sample["ticker"] == "AAPL"].set_index("date")
+    before, split = aapl.loc["2005-02-25"], aapl.loc["2005-02-28"]
+    assert before["close"] / split["close"] == pytest.approx(1.98, abs=0.02)
+    assert split["adj_close"] / before["adj_close"] == pytest.approx(1.0, abs=0.02)
+    factor_jump = (split["adj_close"] / split["close"]) / (before["adj_close"] / before["close"])
+    assert factor_jump == pytest.approx(2.0, rel=1e-9)
+    assert split["stock_splits"] == 2.0
+
+
+def test_sample_actions_match_known_history(sample):
+    splits = sample[sample["stock_splits"] != 0]
+    found = zip(splits["ticker"], splits["date"].dt.strftime("%Y-%m-%d"), strict=True)
+    assert set(found) == {
+        ("AAPL", "2000-06-21"),
+        ("AAPL", "2005-02-28"),
+        ("MSFT", "2003-02-18"),
+    }
+    as_text = sample.assign(date=sample["date"].dt.strftime("%Y-%m-%d"))
+    assert load_make_sample().check_known_actions(as_text) == []
+    msft = sample[(sample["ticker"] == "MSFT") & (sample["dividends"] > 0)]
+    assert msft["date"].min() == pd.Timestamp("2003-02-19")
+    assert msft["dividends"].iloc[0] == pytest.approx(0.08, abs=0.005)
+
+
+def test_derive_actions_finds_split_and_dividend():
+    make_sample = load_make_sample()
+    # The adjusted close never moves: day 2 halves the close (a 2:1 split), day 4 takes 1.00
+    # off a close of 100 (a 1.00 dividend).
+    prices = pd.DataFrame({"close": [200.0, 100.0, 100.0, 99.0], "adj_close": [49.5] * 4})
+    derived = make_sample.derive_actions(prices)
+    assert derived["stock_splits"].tolist() == [0.0, 2.0, 0.0, 0.0]
+    assert derived["dividends"].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_sample_dates_filter_inclusively():
+    result = sources.fetch_prices("sample", ["msft"], start="2013-02-26", end="2013-03-01")
+    assert result.failures == {}
+    assert result.prices["date"].dt.strftime("%m-%d").tolist() == [
+        "02-26",
+        "02-27",
+        "02-28",
+        "03-01",
+    ]
+    assert set(result.prices["ticker"]) == {"MSFT"}
+
+
+def test_unknown_sample_ticker_fails_alone():
+    result = sources.fetch_prices("sample", ["XYZ", "IBM"], start="2013-01-01")
+    assert result.failures == {
+        "XYZ": "unknown ticker 'XYZ' in the sample: it has AAPL, GOOG, IBM, MSFT"
+    }
+    assert set(result.prices["ticker"]) == {"IBM"}
+
+
+def test_ticker_without_rows_in_window_fails():
+    result = sources.fetch_prices("sample", ["GOOG"], end="2004-01-01")
+    assert "GOOG" in result.failures and "2004-01-01" in result.failures["GOOG"]
+    assert result.prices.empty and tuple(result.prices.columns) == sources.PRICE_COLUMNS
+
+
+@pytest.mark.parametrize(
+    "ticker", ["AAPL'; DROP TABLE stock_price;--", "../../etc/passwd", "X\nimport os"]
+)
+@pytest.mark.parametrize("source", ["sample", "csv", "yfinance"])
+def test_invalid_ticker_is_bad_input(tmp_path, source, ticker):
+    with pytest.raises(InvalidTicker):
+        sources.fetch_prices(source, ["AAPL", ticker], csv_dir=tmp_path)
+
+
+def test_unknown_source_and_bad_dates_are_bad_input():
+    with pytest.raises(BadInput, match="unknown source 'stooq'"):
+        sources.fetch_prices("stooq", ["AAPL"])
+    with pytest.raises(BadInput, match="unknown source"):
+        sources.list_tickers("stooq")
+    with pytest.raises(BadInput, match="start 2013-02-01 is after end 2013-01-01"):
+        sources.fetch_prices("sample", ["AAPL"], start="2013-02-01", end="2013-01-01")
+    with pytest.raises(BadInput, match="start date 'yesterday-ish' is not a date"):
+        sources.fetch_prices("sample", ["AAPL"], start="yesterday-ish")
+
+
+# --- csv ----------------------------------------------------------------------------------------
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+YAHOO_EXPORT = """Date,Open,High,Low,Close,Adj Close,Volume
+2020-01-02,158.779999,160.729996,158.330002,160.619995,154.779541,22622100
+2020-01-03,158.320007,159.949997,158.059998,158.619995,152.852249,21116200
+2020-01-06,157.080002,159.100006,156.509995,159.029999,153.247345,20813700
+"""
+
+
+def test_csv_round_trip_of_yahoo_export(tmp_path):
+    write(tmp_path, "MSFT.csv", YAHOO_EXPORT)
+    result = sources.fetch_prices("csv", None, csv_dir=tmp_path)
+    assert result.failures == {}
+    expected = pd.read_csv(tmp_path / "MSFT.csv", parse_dates=["Date"])
+    prices = result.prices
+    assert tuple(prices.columns) == sources.PRICE_COLUMNS
+    assert prices["date"].tolist() == expected["Date"].tolist()
+    assert prices["date"].dtype == "datetime64[ns]"
+    assert prices["close"].tolist() == expected["Close"].tolist()
+    assert prices["adj_close"].tolist() == expected["Adj Close"].tolist()
+    assert prices["volume"].tolist() == expected["Volume"].astype(float).tolist()
+    assert (prices[["dividends", "stock_splits"]] == 0.0).all().all()
+
+
+def test_csv_universe_is_every_file_stem(tmp_path):
+    for name in ("msft.csv", "AAPL.csv", "BRK-B.csv"):
+        write(tmp_path, name, YAHOO_EXPORT)
+    write(tmp_path, "notes.txt", "not prices")
+    assert sources.list_tickers("csv", tmp_path) == ["AAPL", "BRK-B", "MSFT"]
+    result = sources.fetch_prices("csv", None, csv_dir=tmp_path, start="2020-01-03")
+    assert result.prices.groupby("ticker").size().to_dict() == {"AAPL": 2, "BRK-B": 2, "MSFT": 2}
+
+
+def test_csv_without_adj_close_uses_close(tmp_path):
+    write(tmp_path, "MSFT.csv", "Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,1.5,100\n")
+    prices = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).prices
+    assert prices["adj_close"].tolist() == prices["close"].tolist() == [1.5]
+
+
+def test_csv_missing_columns_are_named(tmp_path):
+    write(tmp_path, "MSFT.csv", "Date,Open,Close,Volume\n2020-01-02,1,1.5,100\n")
+    write(tmp_path, "AAPL.csv", YAHOO_EXPORT)
+    result = sources.fetch_prices("csv", ["MSFT", "AAPL"], csv_dir=tmp_path)
+    assert result.failures == {
+        "MSFT": f"MSFT.csv is missing columns High, Low: expected a Yahoo Finance export with "
+        f"{YAHOO_LAYOUT}"
+    }
+    assert set(result.prices["ticker"]) == {"AAPL"}
+
+
+def test_csv_empty_file_fails(tmp_path):
+    write(tmp_path, "MSFT.csv", "")
+    write(tmp_path, "IBM.csv", "Date,Open,High,Low,Close,Adj Close,Volume\n")
+    failures = sources.fetch_prices("csv", None, csv_dir=tmp_path).failures
+    assert failures["MSFT"] == "MSFT.csv is empty"
+    assert failures["IBM"].startswith("IBM.csv is empty")
+
+
+def test_csv_non_numeric_price_fails_with_its_cell(tmp_path):
+    write(tmp_path, "MSFT.csv", YAHOO_EXPORT.replace("158.619995,152", "abc,152"))
+    failures = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).failures
+    assert failures == {"MSFT": "MSFT.csv has a non-numeric Close on 2020-01-03: 'abc'"}
+
+
+def test_csv_null_cells_stay_missing_for_validation(tmp_path):
+    write(tmp_path, "MSFT.csv", YAHOO_EXPORT.replace("158.619995,152.852249", "null,null"))
+    result = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path)
+    assert result.failures == {}
+    assert result.prices[["close", "adj_close"]].isna().sum().tolist() == [1, 1]
+
+
+def test_csv_unreadable_date_fails(tmp_path):
+    write(tmp_path, "MSFT.csv", YAHOO_EXPORT.replace("2020-01-03", "someday"))
+    failures = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).failures
+    assert failures["MSFT"].startswith("MSFT.csv has an unreadable Date on line 3: 'someday'")
+
+
+def test_csv_yfinance_export_keeps_local_dates_and_actions(tmp_path):
+    write(
+        tmp_path,
+        "AAPL.csv",
+        "Date,Open,High,Low,Close,Adj Close,Volume,Dividends,Stock Splits\n"
+        "2020-08-28 00:00:00-04:00,504.0,505.8,498.3,499.2,122.7,46907500,0.0,0.0\n"
+        "2020-08-31 00:00:00-04:00,127.5,131.0,126.0,129.0,126.9,225702700,0.0,4.0\n",
+    )
+    prices = sources.fetch_prices("csv", ["AAPL"], csv_dir=tmp_path).prices
+    assert prices["date"].tolist() == [pd.Timestamp("2020-08-28"), pd.Timestamp("2020-08-31")]
+    assert prices["stock_splits"].tolist() == [0.0, 4.0]
+
+
+def test_csv_folder_problems(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(BadInput, match="nowhere"):
+        sources.fetch_prices("csv", ["MSFT"], csv_dir=missing)
+    with pytest.raises(BadInput, match="--csv-dir"):
+        sources.fetch_prices("csv", None)
+    failures = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).failures
+    assert failures == {"MSFT": "no MSFT.csv in the CSV folder: add the file or drop the ticker"}
+
+
+# --- yfinance -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(monkeypatch) -> yahoo.FakeYahoo:
+    """Yahoo as a fake network under yfinance, with retries that do not wait."""
+    for name in ("RETRY_WAIT_INITIAL", "RETRY_WAIT_MAX", "RETRY_JITTER"):
+        monkeypatch.setattr(sources, name, 0.0)
+    monkeypatch.setattr(sources, "RETRY_ATTEMPTS", 3)
+    return yahoo.FakeYahoo().install(monkeypatch)
+
+
+def fetch_yahoo(tickers, start="2024-02-01", end="2024-04-30", now=AFTER_CLOSE):
+    return sources.fetch_prices("yfinance", tickers, start=start, end=end, now=now)
+
+
+def test_yfinance_bars_become_session_dates_across_dst(fake):
+    days = pd.bdate_range("2024-03-04", "2024-03-15")  # New York moves to EDT on 2024-03-10
+    bars = yahoo.make_bars(days)
+    fake.serve("AAPL", bars)
+    result = fetch_yahoo(["AAPL"])
+    assert result.failures == {}
+    prices = result.prices.set_index("date")
+    assert prices.index.tolist() == list(days)
+    assert prices.index.dtype == "datetime64[ns]" and prices.index.tz is None
+    assert prices["close"].tolist() == bars["close"].tolist()
+    assert prices["adj_close"].tolist() == bars["adj_close"].tolist()
+    assert prices["volume"].tolist() == bars["volume"].astype(float).tolist()
+
+
+def test_yfinance_london_bars_keep_london_dates(fake):
+    days = pd.bdate_range("2024-03-25", "2024-04-05").drop(
+        pd.to_datetime(["2024-03-29", "2024-04-01"])
+    )
+    fake.serve("VOD.L", yahoo.make_bars(days, first_close=70.0), tz="Europe/London")
+    result = fetch_yahoo(["VOD.L"])
+    assert result.prices["date"].tolist() == list(days)
+
+
+def test_yfinance_split_and_dividend_events(fake):
+    days = pd.bdate_range("2024-03-04", "2024-03-15")
+    fake.serve(
+        "AAPL", yahoo.make_bars(days), dividends={"2024-03-08": 0.24}, splits={"2024-03-12": "4:1"}
+    )
+    prices = fetch_yahoo(["AAPL"]).prices.set_index("date")
+    assert prices.loc[prices["stock_splits"] != 0, "stock_splits"].to_dict() == {
+        pd.Timestamp("2024-03-12"): 4.0
+    }
+    assert prices.loc[prices["dividends"] != 0, "dividends"].to_dict() == {
+        pd.Timestamp("2024-03-08"): 0.24
+    }
+
+
+def test_yfinance_window_is_inclusive(fake):
+    days = pd.bdate_range("2024-03-04", "2024-03-15")
+    fake.serve("AAPL", yahoo.make_bars(days))
+    prices = fetch_yahoo(["AAPL"], start="2024-03-06", end="2024-03-12").prices
+    assert prices["date"].min() == pd.Timestamp("2024-03-06")
+    assert prices["date"].max() == pd.Timestamp("2024-03-12")
+
+
+def test_yfinance_drops_todays_unfinished_bar(fake):
+    days = pd.bdate_range("2024-03-11", "2024-03-15")
+    live = pd.Timestamp("2024-03-15 11:00", tz="America/New_York")
+    times = yahoo.open_times(days[:-1]) + [int(live.timestamp())]
+    fake.serve("AAPL", yahoo.make_bars(days), timestamps=times)
+    during = fetch_yahoo(["AAPL"], end=None, now=live + pd.Timedelta(minutes=5))
+    assert during.prices["date"].max() == pd.Timestamp("2024-03-14")
+    after = fetch_yahoo(
+        ["AAPL"], end=None, now=pd.Timestamp("2024-03-15 16:30", tz="America/New_York")
+    )
+    assert after.prices["date"].max() == pd.Timestamp("2024-03-15")
+
+
+def test_yfinance_drops_non_session_bars(fake):
+    days = pd.DatetimeIndex(["2024-03-27", "2024-03-28", "2024-03-29", "2024-04-01"])  # Good Friday
+    fake.serve("AAPL", yahoo.make_bars(days))
+    assert fetch_yahoo(["AAPL"]).prices["date"].tolist() == list(
+        days.drop(pd.Timestamp("2024-03-29"))
+    )
+
+
+def test_yfinance_duplicate_timestamps_are_deduplicated(fake):
+    days = pd.bdate_range("2024-03-11", "2024-03-15")
+    bars = yahoo.make_bars(days)
+    doubled = pd.concat([bars.iloc[:3], bars.iloc[2:]])  # 2024-03-13 twice
+    fake.serve_json("AAPL", yahoo.chart("AAPL", doubled))
+    prices = fetch_yahoo(["AAPL"]).prices
+    assert prices["date"].tolist() == list(days)
+
+
+def test_yfinance_empty_answer_fails_alone(fake):
+    fake.serve_json("GONE", yahoo.empty_chart("GONE"))
+    fake.serve("AAPL", yahoo.make_bars(pd.bdate_range("2024-03-11", "2024-03-15")))
+    result = fetch_yahoo(["GONE", "AAPL"], start="2024-03-01", end="2024-03-15")
+    assert result.failures == {
+        "GONE": "yfinance returned no rows for 'GONE' between 2024-03-01 and 2024-03-15: "
+        "the symbol may be wrong or delisted, or Yahoo may be unreachable"
+    }
+    assert set(result.prices["ticker"]) == {"AAPL"}
+
+
+def test_yfinance_unknown_symbol_fails_quietly_without_retry(fake, monkeypatch, capfd):
+    calls = []
+    fetch_history = sources._fetch_history
+    monkeypatch.setattr(sources, "_fetch_history", lambda *a: calls.append(a) or fetch_history(*a))
+    result = fetch_yahoo(["NOSUCH"])
+    assert len(calls) == 1  # Yahoo's 404 is an answer, not a transient error
+    assert result.failures["NOSUCH"].startswith("yfinance returned no rows for 'NOSUCH'")
+    assert capfd.readouterr().err == ""  # yfinance's own error printing is silenced
+    assert logging.getLogger("yfinance").level >= logging.CRITICAL
+
+
+def test_yfinance_rate_limit_is_retried_then_fails_alone(fake):
+    fake.rate_limit("MSFT")
+    fake.serve("AAPL", yahoo.make_bars(pd.bdate_range("2024-03-11", "2024-03-15")))
+    result = fetch_yahoo(["MSFT", "AAPL"])
+    assert result.failures == {
+        "MSFT": "Yahoo rate-limited 'MSFT' (HTTP 429) on all 3 attempts: try again later"
+    }
+    # yfinance itself re-sends a 429 once with its other cookie strategy: two requests an attempt.
+    assert sum(symbol == "MSFT" for symbol, _ in fake.chart_requests) == 3 * 2
+    assert set(result.prices["ticker"]) == {"AAPL"}
+
+
+def test_yfinance_rate_limit_that_clears_succeeds(fake):
+    fake.serve("MSFT", yahoo.make_bars(pd.bdate_range("2024-03-11", "2024-03-15")))
+    fake.rate_limit("MSFT", times=2)
+    result = fetch_yahoo(["MSFT"])
+    assert result.failures == {} and len(result.prices) == 5
+
+
+def test_yfinance_network_error_is_retried_then_fails_alone(fake):
+    fake.cut_off("MSFT")
+    result = fetch_yahoo(["MSFT"])
+    assert result.failures["MSFT"].startswith("could not reach Yahoo for 'MSFT' in 3 attempts")
+    assert sum(symbol == "MSFT" for symbol, _ in fake.chart_requests) == 3
+
+
+def test_yfinance_needs_tickers_and_known_suffixes(fake):
+    with pytest.raises(BadInput, match="give --tickers"):
+        sources.fetch_prices("yfinance", None)
+    with pytest.raises(InvalidTicker, match="no exchange calendar"):
+        fetch_yahoo(["AAPL", "VOD.XX"])
+    assert fake.chart_requests == []
+
+
+def test_yfinance_caches_live_in_temp_not_repo(fake):
+    from yfinance.cache import _TzDBManager
+
+    fake.serve("AAPL", yahoo.make_bars(pd.bdate_range("2024-03-11", "2024-03-15")))
+    fetch_yahoo(["AAPL"])
+    location = Path(_TzDBManager.get_location()).resolve()
+    assert location.is_relative_to(Path(tempfile.gettempdir()).resolve())
+    assert not location.is_relative_to(REPO_ROOT)
+
+
+def test_csv_duplicate_dates_are_kept_for_validation_to_reject(tmp_path):
+    from stockcast.validate import validate_prices
+
+    (tmp_path / "DUP.csv").write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        "2013-02-28,10,11,9,10.5,10.5,100\n"
+        "2013-03-01,10,11,9,10.5,10.5,100\n"
+        "2013-03-01,10,12,9,11.5,11.5,100\n"
+    )
+    fetched = sources.fetch_prices("csv", ["DUP"], csv_dir=tmp_path)
+    assert len(fetched.prices) == 3
+    _, failures = validate_prices(fetched.prices)
+    assert failures["DUP"].startswith("DUP has 1 duplicated date(s), first 2013-03-01")
