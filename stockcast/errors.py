@@ -1,4 +1,4 @@
-"""Every exception stockcast raises on purpose, each carrying a one-line message that says what to do.
+"""Every exception stockcast raises on purpose, each with a one-line message saying what to do.
 
 `exit_code` is what the runner exits with when the error ends a run: 2 for bad usage or input,
 1 for a failure of the pipeline itself, 3 when another run holds the lock.

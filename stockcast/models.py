@@ -1,0 +1,87 @@
+"""The candidate models: a registry from candidate name to a factory of unfitted estimators.
+
+Every candidate predicts the next-session log return; `naive` predicts zero (tomorrow's close is
+today's). Warm-up rows are dropped before training (see `train.py`); the ridge pipeline still
+imputes medians, fitted on the training rows only, for a stray NaN feature (zero volume, say),
+and XGBoost handles NaN natively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBRegressor
+
+from stockcast.errors import BadInput
+
+DEFAULT_PARAMS: dict[str, dict] = {
+    "naive": {},
+    "ridge": {"alpha": 100.0},
+    "xgboost": {
+        "n_estimators": 200,
+        "max_depth": 3,
+        "learning_rate": 0.03,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_weight": 20,
+        "reg_lambda": 1.0,
+    },
+}
+# Fixed for reproducible runs; tuned params cannot override them. One thread: on ~1000 rows a
+# second thread saves ~20 % alone, but OpenMP threads spin-wait against any other busy process
+# (a parallel test run, a notebook kernel) and fits then take 3-6x longer.
+XGBOOST_THREADS = 1
+XGBOOST_FIXED = {
+    "n_jobs": XGBOOST_THREADS, "tree_method": "hist", "random_state": 0, "verbosity": 0,
+}  # fmt: skip
+
+
+class NaiveForecast(RegressorMixin, BaseEstimator):
+    """The random-walk baseline: a zero log return, i.e. tomorrow's close equals today's."""
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = np.shape(X)[1]
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+
+def make_naive(params: dict) -> NaiveForecast:
+    if params:
+        raise ValueError(f"naive takes no parameters, got {sorted(params)}")
+    return NaiveForecast()
+
+
+def make_ridge(params: dict) -> Pipeline:
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("model", Ridge(**params)),
+        ]
+    )
+
+
+def make_xgboost(params: dict) -> XGBRegressor:
+    return XGBRegressor(**{**params, **XGBOOST_FIXED})
+
+
+MODELS: dict[str, Callable[[dict], BaseEstimator]] = {
+    "naive": make_naive,
+    "ridge": make_ridge,
+    "xgboost": make_xgboost,
+}
+
+
+def make_model(name: str, params: dict | None = None) -> BaseEstimator:
+    """An unfitted estimator for candidate `name`: DEFAULT_PARAMS overridden by `params`."""
+    if name not in MODELS:
+        raise BadInput(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[name]({**DEFAULT_PARAMS[name], **(params or {})})

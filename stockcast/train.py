@@ -1,0 +1,392 @@
+"""Honest model selection per ticker: walk-forward out-of-sample scores, the serve rule, conformal
+intervals, and the walk-forward replay that backfills past forecasts without look-ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import TimeSeriesSplit
+
+from stockcast.config import CANDIDATES
+from stockcast.errors import BadInput, NotEnoughHistory
+from stockcast.evaluate import compute_direction_accuracy, compute_rmse
+from stockcast.features import FEATURE_COLUMNS, require_columns
+from stockcast.models import NaiveForecast, make_model
+from stockcast.predict import FORECAST_COLUMNS
+
+# A challenger replaces naive only when it wins in most folds AND a Diebold-Mariano test says so:
+# on daily prices a lucky validation window is the usual way to lose to naive.
+DEFAULT_SERVE_RULE = {"method": "both", "min_fold_share": 0.8, "dm_alpha": 0.05}
+SERVE_METHODS = ("folds", "dm", "both")
+OOS_ID_COLUMNS = ("date", "fold", "y_true")
+TRAIN_COLUMNS = ("ticker", "date", "warm_up", *FEATURE_COLUMNS, "label")
+
+
+@dataclass
+class TrainSettings:
+    """How fit_ticker trains; test_size None means n // (2 * n_splits) rows per fold, so the
+    out-of-sample record is the second half of the window and folds train on 50-90% of it."""
+
+    n_splits: int = 5
+    test_size: int | None = None
+    gap: int = 0
+    train_window: int = 1000
+    min_train_rows: int = 250
+    interval_level: float = 0.9
+    serve_rule: dict = field(default_factory=lambda: dict(DEFAULT_SERVE_RULE))
+    candidates: tuple[str, ...] = CANDIDATES
+
+
+@dataclass
+class TrainedTicker:
+    """Every candidate of one ticker fitted as of one date, with the champion and why."""
+
+    ticker: str
+    as_of_date: pd.Timestamp
+    champion: str
+    reason: str
+    scores: pd.DataFrame
+    models: dict[str, BaseEstimator]
+    bounds: dict[str, tuple[float, float]]
+    feature_columns: tuple[str, ...]
+    n_train: int
+    naive_only: bool = False
+    oos: pd.DataFrame | None = None
+
+
+def walk_forward(
+    X: pd.DataFrame,
+    y: pd.Series,
+    estimators: dict[str, BaseEstimator],
+    n_splits: int = 5,
+    test_size: int | None = None,
+    gap: int = 0,
+    max_train_size: int | None = None,
+) -> pd.DataFrame:
+    """Out-of-sample predictions (date, fold, y_true, one column per estimator); X is indexed by
+    date and every fold's estimators are fresh clones fitted on that fold's past only."""
+    if pd.isna(y).any():
+        raise ValueError("walk_forward needs labelled rows only: drop rows whose label is NaN")
+    splitter = TimeSeriesSplit(
+        n_splits=n_splits, test_size=test_size, gap=gap, max_train_size=max_train_size
+    )
+    folds = []
+    for fold, (train_index, test_index) in enumerate(splitter.split(X)):
+        X_train, y_train = X.iloc[train_index], y.iloc[train_index]
+        X_test = X.iloc[test_index]
+        part = {"date": X.index[test_index], "fold": fold, "y_true": y.iloc[test_index].to_numpy()}
+        for name, estimator in estimators.items():
+            part[name] = clone(estimator).fit(X_train, y_train).predict(X_test)
+        folds.append(pd.DataFrame(part))
+    return pd.concat(folds, ignore_index=True)
+
+
+def score_candidates(oos: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate: n, n_folds, rmse, mae, direction_acc, up_share, rmse_ratio (to naive),
+    folds_won (share of folds with lower RMSE than naive), dm_stat, dm_pvalue.
+
+    Directional accuracy counts only calls: rows where the prediction and the outcome are both
+    non-zero. Naive never calls a direction, so its accuracy is NaN rather than a flattering or
+    damning number; `up_share` (share of up-moves among non-zero outcomes) is the accuracy of
+    always calling "up", the baseline to read direction_acc against.
+    """
+    require_columns(oos, (*OOS_ID_COLUMNS, "naive"), "score_candidates")
+    names = [column for column in oos.columns if column not in OOS_ID_COLUMNS]
+    naive_errors = oos["y_true"] - oos["naive"]
+    return pd.DataFrame([score_candidate(oos, name, naive_errors) for name in names])
+
+
+def score_candidate(oos: pd.DataFrame, name: str, naive_errors: pd.Series) -> dict:
+    errors = oos["y_true"] - oos[name]
+    fold_rmse = errors.pow(2).groupby(oos["fold"]).mean().pow(0.5)
+    naive_fold_rmse = naive_errors.pow(2).groupby(oos["fold"]).mean().pow(0.5)
+    rmse, naive_rmse = compute_rmse(errors), compute_rmse(naive_errors)
+    is_naive = name == "naive"
+    dm_stat, dm_pvalue = (np.nan, np.nan) if is_naive else diebold_mariano(naive_errors, errors)
+    moves = oos["y_true"][oos["y_true"] != 0]
+    return {
+        "model": name,
+        "n": len(errors),
+        "n_folds": len(fold_rmse),
+        "rmse": rmse,
+        "mae": errors.abs().mean(),
+        "direction_acc": compute_direction_accuracy(oos["y_true"], oos[name]),
+        "up_share": (moves > 0).mean() if len(moves) else np.nan,
+        "rmse_ratio": rmse / naive_rmse if naive_rmse > 0 else np.nan,
+        "folds_won": np.nan if is_naive else float((fold_rmse < naive_fold_rmse).mean()),
+        "dm_stat": dm_stat,
+        "dm_pvalue": dm_pvalue,
+    }
+
+
+def diebold_mariano(base_errors, candidate_errors) -> tuple[float, float]:
+    """One-sided DM test, squared-error loss, h=1: H1 = the candidate beats the base.
+
+    With h=1 the loss differential needs no autocovariance terms; the Harvey-Leybourne-Newbold
+    factor sqrt((n-1)/n) and a Student t with n-1 degrees of freedom correct small samples.
+    A differential with no variance (identical forecasts, constant prices) is no evidence: NaN.
+    """
+    base_loss = np.asarray(base_errors, float) ** 2
+    candidate_loss = np.asarray(candidate_errors, float) ** 2
+    loss_gain, n = base_loss - candidate_loss, base_loss.size
+    # Losses of float-noise size (constant prices) are zero, whatever their ratio says.
+    scale = np.mean(base_loss) + np.mean(candidate_loss) if n else 0.0
+    variance = loss_gain.var() if n > 2 else 0.0
+    if not scale > 1e-20 or not variance > 1e-12 * scale**2:
+        return np.nan, np.nan
+    stat = loss_gain.mean() / np.sqrt(variance / n) * np.sqrt((n - 1) / n)
+    return float(stat), float(stats.t.sf(stat, df=n - 1))
+
+
+def select_champion(scores: pd.DataFrame, rule: dict | None = None) -> tuple[str, str]:
+    """Apply the serve rule to `score_candidates` output: (champion name, readable reason).
+
+    rule: method "folds" (lower RMSE than naive in at least min_fold_share of the folds and
+    overall), "dm" (Diebold-Mariano p below dm_alpha, Bonferroni-divided by the number of
+    challengers since we keep the best of several), or "both" (the default). Among challengers
+    that pass, the lowest out-of-sample RMSE wins; if none passes, naive is served.
+    """
+    rule = {**DEFAULT_SERVE_RULE, **(rule or {})}
+    if rule["method"] not in SERVE_METHODS:
+        raise BadInput(
+            f"serve rule method {rule['method']!r} is unknown: use one of {SERVE_METHODS}"
+        )
+    require_columns(scores, ("model", "rmse", "rmse_ratio", "folds_won", "dm_pvalue"), "select")
+    challengers = scores[scores["model"] != "naive"]
+    alpha = rule["dm_alpha"] / max(len(challengers), 1)
+    by_folds = (challengers["folds_won"] >= rule["min_fold_share"]) & (
+        challengers["rmse_ratio"] < 1
+    )
+    by_dm = challengers["dm_pvalue"] < alpha
+    passing = {"folds": by_folds, "dm": by_dm, "both": by_folds & by_dm}[rule["method"]]
+    rule_text = describe_rule(rule, alpha)
+    if challengers.empty:
+        return "naive", f"naive served: no challenger was scored (rule: {rule_text})"
+    if not passing.any():
+        best = challengers.sort_values("rmse", na_position="last").iloc[0]
+        return "naive", (
+            f"naive served: no challenger beat it convincingly out of sample (rule: {rule_text}); "
+            f"best was {describe_score(best)}"
+        )
+    best = challengers[passing].sort_values("rmse").iloc[0]
+    return str(best["model"]), f"{describe_score(best)}: replaces naive (rule: {rule_text})"
+
+
+def describe_rule(rule: dict, alpha: float) -> str:
+    folds = f"lower RMSE than naive in at least {rule['min_fold_share']:.0%} of folds"
+    dm = f"Diebold-Mariano p < {alpha:.3g}"
+    return {"folds": folds, "dm": dm, "both": f"{folds} and {dm}"}[rule["method"]]
+
+
+def describe_score(score: pd.Series) -> str:
+    won = (
+        int(round(score["folds_won"] * score["n_folds"])) if np.isfinite(score["folds_won"]) else 0
+    )
+    return (
+        f"{score['model']} with out-of-sample RMSE {score['rmse_ratio']:.3f} x naive's, "
+        f"lower in {won} of {score['n_folds']} folds, DM p = {score['dm_pvalue']:.3f}"
+    )
+
+
+def conformal_bounds(residuals, level: float = 0.9) -> tuple[float, float]:
+    """Split-conformal (lower, upper) offsets from out-of-sample residuals y_true - y_pred.
+
+    Each tail gets (1 - level) / 2 with the finite-sample rank correction: the k-th smallest
+    residual with k = floor((n+1) a/2) below and ceil((n+1)(1 - a/2)) above; NaN when n is too
+    small for such a rank to exist.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"interval level must lie strictly between 0 and 1, got {level}")
+    ranked = np.sort(np.asarray(residuals, dtype=float))
+    ranked = ranked[np.isfinite(ranked)]
+    tail, n = (1 - level) / 2, ranked.size
+    # The 1e-9 keeps float noise ((1 - 0.9) / 2 = 0.04999...) from shifting a rank by one.
+    k_low = int(np.floor((n + 1) * tail + 1e-9))
+    k_high = int(np.ceil((n + 1) * (1 - tail) - 1e-9))
+    if k_low < 1 or k_high > n:
+        return np.nan, np.nan
+    return float(ranked[k_low - 1]), float(ranked[k_high - 1])
+
+
+def prepare_rows(features_one_ticker: pd.DataFrame) -> pd.DataFrame:
+    """One ticker's rows sorted by date, with the as-of (last) row's label masked: its outcome
+    is the next session's close, not known at the as-of date."""
+    require_columns(features_one_ticker, TRAIN_COLUMNS, "fit_ticker")
+    if features_one_ticker["ticker"].nunique() != 1:
+        raise ValueError("fit_ticker needs the rows of exactly one ticker")
+    rows = features_one_ticker.sort_values("date").reset_index(drop=True)
+    rows.loc[rows.index[-1], "label"] = np.nan
+    return rows
+
+
+def fit_ticker(
+    features_one_ticker: pd.DataFrame,
+    params: dict[str, dict] | None = None,
+    settings: TrainSettings | None = None,
+) -> TrainedTicker:
+    """Score, select and fit every candidate of one ticker as of its last row (the as-of row).
+
+    Trains on the last `train_window` labelled post-warm-up rows before the as-of date: walk-
+    forward out-of-sample scores pick the champion by the serve rule and give each candidate
+    its conformal bounds, then every candidate is refitted on the whole window. Fewer than
+    `min_train_rows` such rows: naive only, flagged `naive_only`, nothing raised.
+    """
+    settings = settings or TrainSettings()
+    if "naive" not in settings.candidates:
+        raise BadInput(f"candidates {settings.candidates} must include naive, the baseline")
+    rows = prepare_rows(features_one_ticker)
+    ticker, as_of_date = str(rows["ticker"].iloc[0]), rows["date"].iloc[-1]
+    labelled = rows[~rows["warm_up"] & rows["label"].notna()].tail(settings.train_window)
+    X = labelled.set_index("date")[list(FEATURE_COLUMNS)]
+    y = labelled.set_index("date")["label"]
+    if len(labelled) < settings.min_train_rows:
+        # Naive needs no features: its interval may use the warm-up rows' returns too.
+        returns = rows["label"].dropna().tail(settings.train_window)
+        return fit_naive_only(ticker, as_of_date, X, y, returns, settings)
+    estimators = {name: make_model(name, (params or {}).get(name)) for name in settings.candidates}
+    test_size = settings.test_size or max(len(X) // (2 * settings.n_splits), 1)
+    oos = walk_forward(X, y, estimators, settings.n_splits, test_size, settings.gap)
+    scores = score_candidates(oos)
+    champion, reason = select_champion(scores, settings.serve_rule)
+    level = settings.interval_level
+    bounds = {name: conformal_bounds(oos["y_true"] - oos[name], level) for name in estimators}
+    models = {name: estimator.fit(X, y) for name, estimator in estimators.items()}
+    return TrainedTicker(
+        ticker=ticker,
+        as_of_date=as_of_date,
+        champion=champion,
+        reason=reason,
+        scores=scores,
+        models=models,
+        bounds=bounds,
+        feature_columns=FEATURE_COLUMNS,
+        n_train=len(X),
+        oos=oos,
+    )
+
+
+def fit_naive_only(ticker, as_of_date, X, y, returns, settings: TrainSettings) -> TrainedTicker:
+    """Too little history: naive alone, its interval from the realized returns (its residuals)."""
+    oos = pd.DataFrame({"date": X.index, "fold": 0, "y_true": y.to_numpy(), "naive": 0.0})
+    reason = f"only {len(X)} labelled sessions (need {settings.min_train_rows}): serving naive"
+    return TrainedTicker(
+        ticker=ticker,
+        as_of_date=as_of_date,
+        champion="naive",
+        reason=reason,
+        scores=score_candidates(oos),
+        models={"naive": NaiveForecast().fit(X, y)},
+        bounds={"naive": conformal_bounds(returns, settings.interval_level)},
+        feature_columns=FEATURE_COLUMNS,
+        n_train=len(X),
+        naive_only=True,
+        oos=oos,
+    )
+
+
+def forecast_next(trained: TrainedTicker, rows: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """Per feature row and candidate: ticker, as_of_date, model, pred_return, lower_return,
+    upper_return, is_champion. A row's forecast is for the session after its date."""
+    rows = rows.to_frame().T if isinstance(rows, pd.Series) else rows
+    require_columns(rows, ("date", *trained.feature_columns), "forecast_next")
+    X = rows[list(trained.feature_columns)].astype(float)
+    parts = []
+    for name, model in trained.models.items():
+        y_pred = model.predict(X)
+        lower, upper = trained.bounds[name]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ticker": trained.ticker,
+                    "as_of_date": pd.to_datetime(rows["date"]).to_numpy(),
+                    "model": name,
+                    "pred_return": y_pred,
+                    "lower_return": y_pred + lower,
+                    "upper_return": y_pred + upper,
+                    "is_champion": name == trained.champion,
+                }
+            )
+        )
+    forecasts = pd.concat(parts, ignore_index=True)
+    return forecasts.sort_values(["as_of_date", "model"], kind="stable", ignore_index=True)
+
+
+def fit_tickers(
+    features: pd.DataFrame,
+    params: dict[str, dict[str, dict]] | None = None,
+    settings: TrainSettings | None = None,
+) -> tuple[dict[str, TrainedTicker], dict[str, str]]:
+    """fit_ticker for every ticker in `features` (params: ticker -> model -> params); a ticker
+    that fails is recorded in the failures (ticker -> reason) and the others go on."""
+    trained, failures = {}, {}
+    for ticker, rows in features.groupby("ticker", sort=False):
+        try:
+            trained[ticker] = fit_ticker(rows, (params or {}).get(ticker), settings)
+        except Exception as error:  # one ticker's failure must not stop the rest
+            failures[ticker] = f"{type(error).__name__}: {error}"
+    return trained, failures
+
+
+def forecast_tickers(trained: dict[str, TrainedTicker], features: pd.DataFrame) -> pd.DataFrame:
+    """forecast_next of each trained ticker from its as-of row in `features`."""
+    parts = []
+    for ticker, fitted in trained.items():
+        rows = features[(features["ticker"] == ticker) & (features["date"] == fitted.as_of_date)]
+        parts.append(forecast_next(fitted, rows))
+    if not parts:
+        return pd.DataFrame(columns=list(FORECAST_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def replay(
+    features: pd.DataFrame,
+    params_at: Callable[[str, pd.Timestamp], dict[str, dict]] | None,
+    start,
+    end,
+    retrain_every: int = 20,
+    settings: TrainSettings | None = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Walk-forward backfill: per ticker and as-of session in [start, end], the forecasts a daily
+    run retraining every `retrain_every` sessions would have made. Returns (forecasts with
+    FORECAST_COLUMNS + trained_as_of, failures ticker -> reason)."""
+    require_columns(features, TRAIN_COLUMNS, "replay")
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    parts, failures = [], {}
+    for ticker, rows in features.groupby("ticker", sort=False):
+        try:
+            parts.append(replay_ticker(rows, params_at, start, end, retrain_every, settings))
+        except Exception as error:  # one ticker's failure must not stop the rest
+            failures[ticker] = f"{type(error).__name__}: {error}"
+    columns = [*FORECAST_COLUMNS, "trained_as_of"]
+    return (
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    ), failures
+
+
+def replay_ticker(rows, params_at, start, end, retrain_every, settings) -> pd.DataFrame:
+    """One ticker's replay: each block of as-of dates uses models trained as of its first date."""
+    rows = rows.sort_values("date").reset_index(drop=True)
+    as_of_dates = rows.loc[rows["date"].between(start, end), "date"]
+    if as_of_dates.empty:
+        raise NotEnoughHistory(
+            f"{rows['ticker'].iloc[0]} has no sessions from {start.date()} to {end.date()}: "
+            "ingest them or narrow the range"
+        )
+    parts = []
+    for first in range(0, len(as_of_dates), retrain_every):
+        block = as_of_dates.iloc[first : first + retrain_every]
+        trained_as_of = block.iloc[0]
+        params = params_at(rows["ticker"].iloc[0], trained_as_of) if params_at else None
+        # Only rows up to the training date; fit_ticker masks that date's own label.
+        trained = fit_ticker(rows[rows["date"] <= trained_as_of], params, settings)
+        # Later as-of rows of the block are predicted by this older model from their own
+        # features, which look only backwards: what the daily run on each date would have done.
+        forecasts = forecast_next(trained, rows[rows["date"].isin(block)])
+        parts.append(forecasts.assign(trained_as_of=trained_as_of))
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,113 @@
+"""Hyperparameter search per ticker and model: a grid scored by time-series cross-validation.
+
+Scored by the RMSE of the next-session log return on labelled, post-warm-up rows; folds come
+from `TimeSeriesSplit` with a gap, never from a shuffled split. Naive has nothing to tune.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import ParameterGrid, TimeSeriesSplit
+
+from stockcast.errors import NotEnoughHistory
+from stockcast.features import FEATURE_COLUMNS, require_columns
+from stockcast.models import make_model
+
+TUNE_COLUMNS = ("ticker", "date", "warm_up", *FEATURE_COLUMNS, "label")
+# Fewer labelled rows than this per fold make the fold RMSE too noisy to rank a grid by.
+MIN_ROWS_PER_FOLD = 20
+UNTUNED = ("naive",)
+
+
+@dataclass
+class TuneResult:
+    """The grid point with the lowest mean fold RMSE, and every grid point's scores."""
+
+    best_params: dict
+    cv_rmse: float
+    table: pd.DataFrame
+
+
+def select_labelled(features_one_ticker: pd.DataFrame, window: int | None = None):
+    """(X, y) of the labelled post-warm-up rows, by date, optionally only the last `window`."""
+    require_columns(features_one_ticker, TUNE_COLUMNS, "grid_search")
+    rows = features_one_ticker.sort_values("date")
+    rows = rows[~rows["warm_up"] & rows["label"].notna()]
+    rows = rows.tail(window) if window else rows
+    return rows[list(FEATURE_COLUMNS)], rows["label"]
+
+
+def grid_search(
+    features_one_ticker: pd.DataFrame,
+    model_name: str,
+    grid: dict[str, list],
+    n_splits: int = 5,
+    gap: int = 1,
+    max_train_size: int | None = None,
+    window: int | None = None,
+) -> TuneResult:
+    """Score every point of `grid` for `model_name` by mean out-of-fold RMSE; lowest wins."""
+    X, y = select_labelled(features_one_ticker, window)
+    needed = (n_splits + 1) * MIN_ROWS_PER_FOLD + gap
+    if len(X) < needed:
+        raise NotEnoughHistory(
+            f"only {len(X)} labelled sessions to tune {model_name} on; {needed} are needed for "
+            f"{n_splits} folds: ingest more history or lower n_splits"
+        )
+    splits = list(TimeSeriesSplit(n_splits, gap=gap, max_train_size=max_train_size).split(X))
+    rows = [
+        {"params": params, **score_params(X, y, model_name, params, splits)}
+        for params in ParameterGrid(grid)
+    ]
+    table = pd.DataFrame(rows).sort_values("cv_rmse", kind="stable").reset_index(drop=True)
+    best = table.iloc[0]
+    return TuneResult(best_params=dict(best["params"]), cv_rmse=float(best["cv_rmse"]), table=table)
+
+
+def score_params(X, y, model_name: str, params: dict, splits) -> dict:
+    """Mean and spread of the fold RMSEs of one grid point."""
+    fold_rmse = []
+    for train_index, test_index in splits:
+        model = make_model(model_name, params).fit(X.iloc[train_index], y.iloc[train_index])
+        errors = y.iloc[test_index].to_numpy() - model.predict(X.iloc[test_index])
+        fold_rmse.append(np.sqrt(np.mean(errors**2)))
+    return {"cv_rmse": float(np.mean(fold_rmse)), "cv_rmse_std": float(np.std(fold_rmse))}
+
+
+def tune_tickers(
+    features: pd.DataFrame,
+    grids: dict[str, dict[str, list]],
+    tickers=None,
+    **search_options,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """grid_search per ticker and tunable model. Returns (rows of ticker, model, params, cv_rmse,
+    n_rows; failures ticker -> reason); a ticker that fails does not stop the others."""
+    require_columns(features, TUNE_COLUMNS, "tune_tickers")
+    tickers = list(tickers) if tickers is not None else list(features["ticker"].unique())
+    rows, failures = [], {}
+    for ticker in tickers:
+        one = features[features["ticker"] == ticker]
+        try:
+            rows.extend(tune_one(one, ticker, grids, **search_options))
+        except Exception as error:  # one ticker's failure must not stop the rest
+            failures[ticker] = f"{type(error).__name__}: {error}"
+    columns = ["ticker", "model", "params", "cv_rmse", "n_rows"]
+    return pd.DataFrame(rows, columns=columns), failures
+
+
+def tune_one(one: pd.DataFrame, ticker: str, grids: dict, **search_options) -> list[dict]:
+    """The best grid point of every tunable model of one ticker."""
+    if one.empty:
+        raise NotEnoughHistory(f"no rows for {ticker}: ingest it first")
+    n_rows = len(select_labelled(one, search_options.get("window"))[0])
+    results = []
+    for model_name, grid in grids.items():
+        if model_name in UNTUNED:
+            continue
+        best = grid_search(one, model_name, grid, **search_options)
+        results.append(dict(ticker=ticker, model=model_name, params=best.best_params,
+                            cv_rmse=best.cv_rmse, n_rows=n_rows))  # fmt: skip
+    return results

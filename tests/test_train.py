@@ -1,0 +1,252 @@
+"""train.py: walk-forward honesty, the serve rule, conformal bounds, fit_ticker, replay."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.tree import DecisionTreeRegressor
+from synthetic import make_panel, make_prices, perturb_after
+
+from stockcast.errors import BadInput
+from stockcast.features import FEATURE_COLUMNS, make_features
+from stockcast.models import NaiveForecast, make_model
+from stockcast.train import (
+    TrainSettings,
+    conformal_bounds,
+    diebold_mariano,
+    fit_ticker,
+    fit_tickers,
+    forecast_next,
+    forecast_tickers,
+    replay,
+    score_candidates,
+    select_champion,
+    walk_forward,
+)
+
+FAST = {"xgboost": {"n_estimators": 30}}
+SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150)
+
+
+@pytest.fixture(scope="module")
+def walk_features():
+    return make_features(make_prices(500, "AAA", seed=11))
+
+
+def labelled(features):
+    rows = features[~features["warm_up"] & features["label"].notna()]
+    return rows.set_index("date")[list(FEATURE_COLUMNS)], rows.set_index("date")["label"]
+
+
+class PastOnly(RegressorMixin, BaseEstimator):
+    """Fails the test if asked to predict a date that is not after everything it was fitted on."""
+
+    def fit(self, X, y):
+        self.last_seen_ = X.index.max()
+        return self
+
+    def predict(self, X):
+        assert (X.index > self.last_seen_).all()
+        return np.zeros(len(X))
+
+
+def test_walk_forward_fits_each_fold_on_its_past_only(walk_features):
+    X, y = labelled(walk_features)
+    oos = walk_forward(X, y, {"naive": NaiveForecast(), "past": PastOnly()}, n_splits=4, gap=2)
+    assert list(oos.columns) == ["date", "fold", "y_true", "naive", "past"]
+    assert oos["date"].is_monotonic_increasing and oos["date"].is_unique
+    assert sorted(oos["fold"].unique()) == [0, 1, 2, 3]
+    assert np.allclose(oos["y_true"], y.loc[oos["date"]])
+
+
+def test_walk_forward_refuses_unlabelled_rows(walk_features):
+    X, y = labelled(walk_features)
+    with pytest.raises(ValueError, match="labelled rows"):
+        walk_forward(X, y.where(y > 0), {"naive": NaiveForecast()})
+
+
+def test_score_candidates_on_known_numbers():
+    oos = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=6),
+            "fold": [0, 0, 0, 1, 1, 1],
+            "y_true": [1.0, -1.0, 1.0, -1.0, 1.0, -1.0],
+            "naive": 0.0,
+            "half": [0.5, -0.5, 0.5, -0.5, 0.5, -0.5],
+        }
+    )
+    scores = score_candidates(oos).set_index("model")
+    assert scores.loc["naive", "rmse"] == pytest.approx(1.0)
+    assert scores.loc["half", "rmse"] == pytest.approx(0.5)
+    assert scores.loc["half", "rmse_ratio"] == pytest.approx(0.5)
+    assert scores.loc["half", "folds_won"] == 1.0 and scores.loc["half", "direction_acc"] == 1.0
+    assert np.isnan(scores.loc["naive", "direction_acc"])  # naive makes no directional call
+    assert scores.loc["naive", "rmse_ratio"] == 1.0
+
+
+def test_diebold_mariano_separates_better_from_worse_forecasts():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    signal = y + rng.normal(0, 0.2, 400)  # a forecast with real information about y
+    noise = rng.normal(0, 0.5, 400)  # a forecast uncorrelated with y
+    _, p_good = diebold_mariano(y, y - 0.8 * signal)
+    stat, p_bad = diebold_mariano(y, y - noise)
+    assert p_good < 1e-6 and p_bad > 0.99 and stat < 0
+    assert np.isnan(diebold_mariano(y, y)[1])  # identical forecasts are no evidence
+
+
+def scores_for(folds_won, dm_pvalue, rmse=0.9):
+    return pd.DataFrame(
+        {
+            "model": ["naive", "ridge", "xgboost"],
+            "n_folds": 5,
+            "rmse": [1.0, rmse, 0.95],
+            "rmse_ratio": [1.0, rmse, 0.95],
+            "folds_won": [np.nan, folds_won, 0.8],
+            "dm_pvalue": [np.nan, dm_pvalue, 0.2],
+        }
+    )
+
+
+def test_select_champion_applies_the_rule_and_says_why():
+    champion, reason = select_champion(scores_for(1.0, 0.001))
+    assert champion == "ridge" and "replaces naive" in reason
+    champion, reason = select_champion(scores_for(1.0, 0.04))  # 0.04 > 0.05 / 2 challengers
+    assert champion == "naive" and reason.startswith("naive served")
+    assert select_champion(scores_for(1.0, 0.04), {"method": "folds"})[0] == "ridge"
+    assert select_champion(scores_for(0.6, 0.001), {"method": "dm"})[0] == "ridge"
+    assert select_champion(scores_for(0.6, 0.001), {"method": "folds"})[0] == "xgboost"
+    with pytest.raises(BadInput, match="serve rule"):
+        select_champion(scores_for(1.0, 0.001), {"method": "vibes"})
+
+
+def test_an_overfit_model_that_wins_in_sample_is_not_served(walk_features):
+    X, y = labelled(walk_features)
+    tree = DecisionTreeRegressor(random_state=0)
+    in_sample_rmse = np.sqrt(np.mean((y - tree.fit(X, y).predict(X)) ** 2))
+    assert in_sample_rmse < 0.1 * np.sqrt(np.mean(y**2))  # in-sample it crushes naive
+    oos = walk_forward(X, y, {"naive": NaiveForecast(), "tree": tree}, n_splits=4)
+    scores = score_candidates(oos)
+    assert scores.set_index("model").loc["tree", "rmse_ratio"] > 1
+    for method in ("folds", "dm", "both"):
+        assert select_champion(scores, {"method": method})[0] == "naive"
+
+
+def test_on_random_walks_the_serve_rule_keeps_naive():
+    champions = [
+        fit_ticker(make_features(make_prices(450, seed=seed)), FAST).champion for seed in range(6)
+    ]
+    assert champions.count("naive") >= 5
+
+
+def test_a_real_signal_replaces_naive():
+    trained = fit_ticker(make_features(make_prices(500, seed=0, phi=0.5)), FAST)
+    assert trained.champion in ("ridge", "xgboost"), trained.reason
+
+
+def test_conformal_bounds_cover_near_nominal_on_iid_data():
+    rng = np.random.default_rng(0)
+    hits = []
+    for _ in range(1500):
+        lower, upper = conformal_bounds(rng.standard_t(4, size=39), level=0.9)
+        hits.append(lower <= rng.standard_t(4) <= upper)
+    assert np.mean(hits) == pytest.approx(0.9, abs=0.025)
+    residuals = np.arange(19.0)
+    assert conformal_bounds(residuals, 0.9) == (0.0, 18.0)  # n=19: the extremes, exactly
+    assert np.isnan(conformal_bounds(residuals[:9], 0.9)).all()  # too few for 90 %
+
+
+def test_fit_ticker_scores_selects_and_fits_every_candidate(walk_features):
+    trained = fit_ticker(walk_features, FAST, SMALL)
+    assert trained.as_of_date == walk_features["date"].iloc[-1]
+    assert set(trained.models) == {"naive", "ridge", "xgboost"}
+    assert trained.n_train == 300 and not trained.naive_only
+    assert list(trained.scores["model"]) == ["naive", "ridge", "xgboost"]
+    assert trained.champion in trained.models and trained.reason
+    for lower, upper in trained.bounds.values():
+        assert lower < 0 < upper
+    forecast = forecast_next(trained, walk_features.iloc[-1])
+    assert list(forecast.columns) == [
+        "ticker", "as_of_date", "model", "pred_return", "lower_return", "upper_return",
+        "is_champion",
+    ]  # fmt: skip
+    assert forecast["is_champion"].sum() == 1
+    assert (forecast["lower_return"] < forecast["pred_return"]).all()
+    assert (forecast["pred_return"] < forecast["upper_return"]).all()
+
+
+def test_fit_ticker_never_trains_on_the_as_of_label(walk_features):
+    leaked = walk_features.copy()
+    leaked.loc[leaked.index[-1], "label"] = 5.0  # as if tomorrow's return were known
+    honest = fit_ticker(walk_features, FAST, SMALL)
+    cheating = fit_ticker(leaked, FAST, SMALL)
+    row = walk_features.iloc[[-1]]
+    assert forecast_next(honest, row).equals(forecast_next(cheating, row))
+
+
+def test_too_little_history_serves_naive_only():
+    features = make_features(make_prices(200))
+    trained = fit_ticker(features, FAST)
+    assert trained.naive_only and list(trained.models) == ["naive"]
+    assert trained.reason == "only 139 labelled sessions (need 250): serving naive"
+    forecast = forecast_next(trained, features.iloc[-1])
+    assert forecast["model"].tolist() == ["naive"] and forecast["is_champion"].all()
+    assert np.isfinite(forecast[["lower_return", "upper_return"]]).all().all()
+    lower, upper = fit_ticker(make_features(make_prices(64))).bounds["naive"]
+    assert lower < 0 < upper  # from the 63 realized returns, warm-up included
+    assert np.isnan(fit_ticker(make_features(make_prices(10))).bounds["naive"]).all()
+
+
+def test_constant_prices_still_forecast_finite_values():
+    features = make_features(make_prices(420, constant=True))
+    trained = fit_ticker(features, FAST)
+    forecast = forecast_next(trained, features.iloc[-1])
+    assert trained.champion == "naive" and len(forecast) == 3
+    assert np.isfinite(forecast[["pred_return", "lower_return", "upper_return"]]).all().all()
+
+
+def test_fit_ticker_needs_its_columns(walk_features):
+    with pytest.raises(KeyError, match="warm_up"):
+        fit_ticker(walk_features.drop(columns=["warm_up"]))
+
+
+def test_fit_tickers_records_failures_and_forecasts_the_rest():
+    features = make_features(make_panel(("AAA", "BBB"), n=260))
+    bad = {"BBB": {"ridge": {"not_a_param": 1}}}
+    trained, failures = fit_tickers(features, {**bad, "AAA": FAST}, SMALL)
+    assert list(trained) == ["AAA"] and "not_a_param" in failures["BBB"]
+    forecasts = forecast_tickers(trained, features)
+    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 3
+
+
+def test_replay_never_sees_the_future():
+    prices = make_panel(("AAA", "BBB"), n=330)
+    days = prices.loc[prices["ticker"] == "AAA", "date"]
+    start, cut, end = days.iloc[300], days.iloc[314], days.iloc[-1]
+    params_at = lambda ticker, day: FAST  # noqa: E731
+    before, failures = replay(make_features(prices), params_at, start, end, 10, SMALL)
+    after, _ = replay(make_features(perturb_after(prices, cut)), params_at, start, end, 10, SMALL)
+    assert not failures
+    known = before["as_of_date"] <= cut
+    assert known.sum() == 2 * 15 * 3 and (~known).any()
+    pd.testing.assert_frame_equal(before[known], after[known])
+    assert not before[~known].equals(after[~known])
+    assert (before["trained_as_of"] <= before["as_of_date"]).all()
+    assert sorted(before["trained_as_of"].unique()) == [
+        days.iloc[300],
+        days.iloc[310],
+        days.iloc[320],
+    ]
+    assert (before.groupby(["ticker", "as_of_date"])["is_champion"].sum() == 1).all()
+
+
+def test_replay_collects_per_ticker_failures():
+    features = make_features(make_panel(("AAA", "BBB"), n=260))
+    days = features["date"].drop_duplicates().sort_values()
+    params_at = lambda ticker, day: {"ridge": {"bogus": 1}} if ticker == "BBB" else FAST  # noqa: E731
+    forecasts, failures = replay(features, params_at, days.iloc[-3], days.iloc[-1], 20, SMALL)
+    assert set(forecasts["ticker"]) == {"AAA"} and list(failures) == ["BBB"]
+
+
+def test_make_model_is_what_fit_ticker_uses():
+    assert isinstance(make_model("naive"), NaiveForecast)

@@ -1,0 +1,48 @@
+"""tune.py: grid search by time-series CV RMSE, per-ticker tuning with failures recorded."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import make_prices
+
+from stockcast.errors import NotEnoughHistory
+from stockcast.features import make_features
+from stockcast.tune import grid_search, tune_tickers
+
+
+@pytest.fixture(scope="module")
+def ar_features():
+    """Returns with a strong AR(1) signal: a lightly regularised ridge should win."""
+    return make_features(make_prices(400, "AAA", seed=0, phi=0.5))
+
+
+def test_grid_search_ranks_every_grid_point_by_cv_rmse(ar_features):
+    result = grid_search(ar_features, "ridge", {"alpha": [100.0, 1e7]}, n_splits=4)
+    assert len(result.table) == 2
+    assert result.table["cv_rmse"].is_monotonic_increasing
+    assert result.best_params == {"alpha": 100.0}  # 1e7 shrinks every prediction to zero
+    assert result.cv_rmse == pytest.approx(result.table["cv_rmse"].iloc[0])
+
+
+def test_grid_search_tunes_xgboost(ar_features):
+    grid = {"n_estimators": [10, 30], "max_depth": [2]}
+    result = grid_search(ar_features, "xgboost", grid, n_splits=3, gap=1)
+    assert result.best_params["n_estimators"] in (10, 30)
+    assert np.isfinite(result.cv_rmse)
+
+
+def test_grid_search_refuses_too_short_a_history():
+    features = make_features(make_prices(120))
+    with pytest.raises(NotEnoughHistory, match="labelled sessions"):
+        grid_search(features, "ridge", {"alpha": [1.0]}, n_splits=5)
+
+
+def test_tune_tickers_skips_naive_and_records_per_ticker_failures(ar_features):
+    short = make_features(make_prices(100, "BBB"))
+    features = pd.concat([ar_features, short], ignore_index=True)
+    grids = {"naive": {}, "ridge": {"alpha": [1.0, 100.0]}, "xgboost": {"n_estimators": [20]}}
+    rows, failures = tune_tickers(features, grids, n_splits=3)
+    assert list(rows.columns) == ["ticker", "model", "params", "cv_rmse", "n_rows"]
+    assert set(rows["ticker"]) == {"AAA"} and set(rows["model"]) == {"ridge", "xgboost"}
+    assert isinstance(rows["params"].iloc[0], dict)
+    assert failures["BBB"].startswith("NotEnoughHistory")
