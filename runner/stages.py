@@ -46,10 +46,10 @@ TRAIN_BACKFILL = Stage("train-backfill", "04_train.ipynb", {"mode": "backfill"})
 PREDICT_BACKFILL = Stage("predict-backfill", "05_predict.ipynb", {"mode": "backfill"})
 
 CHAINS: dict[str, list[Stage]] = {
-    "demo": [INGEST],
-    "daily": [INGEST],
-    "weekly": [INGEST],
-    "backfill": [INGEST],
+    "demo": [INGEST, FEATURES, TRAIN_BACKFILL, PREDICT_BACKFILL, TUNE, TRAIN, PREDICT, EVALUATE],
+    "daily": [INGEST, FEATURES, RETUNE, TRAIN, PREDICT, EVALUATE],
+    "weekly": [INGEST, FEATURES, TUNE, TRAIN, PREDICT, EVALUATE],
+    "backfill": [INGEST, FEATURES, TRAIN_BACKFILL, PREDICT_BACKFILL, EVALUATE],
 }
 
 # Values every stage may receive when its notebook declares them.

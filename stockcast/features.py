@@ -133,3 +133,28 @@ def compute_zscore(values: pd.Series, window: int) -> pd.Series:
 
 def _pick(frame: pd.DataFrame, prefix: str) -> pd.Series:
     return frame[next(column for column in frame.columns if column.startswith(prefix))]
+
+
+def build_features(
+    prices: pd.DataFrame, tickers: list[str], as_of
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """make_features on prices up to `as_of`, for the tickers that have a price on `as_of`.
+
+    Rows after the as-of date are dropped first, so nothing computed here can see them. A ticker
+    with no price on the as-of session fails with the reason: predicting from an older row would
+    stamp a stale forecast with the wrong session.
+    """
+    as_of = pd.Timestamp(as_of)
+    prices = prices[prices["ticker"].isin(tickers) & (prices["date"] <= as_of)]
+    last = prices.groupby("ticker")["date"].max()
+    failures = {}
+    for ticker in tickers:
+        if ticker not in last.index:
+            failures[ticker] = f"{ticker} has no stored prices up to {as_of.date()}: ingest it"
+        elif last[ticker] != as_of:
+            failures[ticker] = (
+                f"{ticker} has no price for the as-of session {as_of.date()} (last stored "
+                f"{last[ticker].date()}): its source has not published it, ingest again later"
+            )
+    kept = prices[~prices["ticker"].isin(failures)]
+    return make_features(kept), failures

@@ -62,6 +62,8 @@ def to_price_rows(
 def make_targets(rows: pd.DataFrame) -> pd.DataFrame:
     """ticker, as_of_date, target_date for every distinct (ticker, as_of_date) of `rows`."""
     pairs = rows[["ticker", "as_of_date"]].drop_duplicates()
+    if pairs.empty:
+        return pairs.assign(target_date=pd.Series(dtype="datetime64[ns]"))
     parts = [
         one.assign(target_date=target_sessions(ticker, one["as_of_date"]))
         for ticker, one in pairs.groupby("ticker", sort=False)

@@ -341,12 +341,26 @@ def record_items(
 
 
 def record_outcomes(
-    engine: Engine, run_id: str, stage: str, tickers: Iterable[str], failures: Mapping[str, str]
+    engine: Engine,
+    run_id: str,
+    stage: str,
+    tickers: Iterable[str],
+    failures: Mapping[str, str],
+    notes: Mapping[str, str] | None = None,
 ) -> None:
-    """Record a stage's outcome for every ticker: `failed` with its reason, else `ok`."""
+    """Record a stage's outcome for every ticker: `failed` with its reason, `note` with a
+    remark (e.g. only naive could be trained), else `ok`."""
     statuses = {t: ("ok", None) for t in tickers}
+    statuses.update({t: ("note", remark) for t, remark in (notes or {}).items()})
     statuses.update({t: ("failed", reason) for t, reason in failures.items()})
     record_items(engine, run_id, stage, statuses)
+
+
+def record_alerts(engine: Engine, run_id: str, alerts: pd.DataFrame) -> None:
+    """Record performance-drop alerts (ticker, message): the next run retunes those tickers."""
+    statuses = {row.ticker: ("alert", row.message) for row in alerts.itertuples()}
+    if statuses:
+        record_items(engine, run_id, "alert", statuses)
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -1,10 +1,9 @@
-"""Honest model selection per ticker: walk-forward out-of-sample scores, the serve rule, conformal
-intervals, and the walk-forward replay that backfills past forecasts without look-ahead.
+"""Honest model selection per ticker: walk-forward out-of-sample scores, the serve rule, and
+conformal intervals. The backfill replay built on `fit_ticker` lives in backfill.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +13,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import TimeSeriesSplit
 
 from stockcast.config import CANDIDATES
-from stockcast.errors import BadInput, NotEnoughHistory
+from stockcast.errors import BadInput
 from stockcast.evaluate import compute_direction_accuracy, compute_rmse
 from stockcast.features import FEATURE_COLUMNS, require_columns
 from stockcast.models import NaiveForecast, make_model
@@ -344,49 +343,18 @@ def forecast_tickers(trained: dict[str, TrainedTicker], features: pd.DataFrame) 
     return pd.concat(parts, ignore_index=True)
 
 
-def replay(
-    features: pd.DataFrame,
-    params_at: Callable[[str, pd.Timestamp], dict[str, dict]] | None,
-    start,
-    end,
-    retrain_every: int = 20,
-    settings: TrainSettings | None = None,
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Walk-forward backfill: per ticker and as-of session in [start, end], the forecasts a daily
-    run retraining every `retrain_every` sessions would have made. Returns (forecasts with
-    FORECAST_COLUMNS + trained_as_of, failures ticker -> reason)."""
-    require_columns(features, TRAIN_COLUMNS, "replay")
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    parts, failures = [], {}
-    for ticker, rows in features.groupby("ticker", sort=False):
-        try:
-            parts.append(replay_ticker(rows, params_at, start, end, retrain_every, settings))
-        except Exception as error:  # one ticker's failure must not stop the rest
-            failures[ticker] = f"{type(error).__name__}: {error}"
-    columns = [*FORECAST_COLUMNS, "trained_as_of"]
-    return (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    ), failures
+def naive_only_notes(trained: dict[str, TrainedTicker]) -> dict[str, str]:
+    """ticker -> why only naive was trained, for the tickers with too little history."""
+    return {ticker: fitted.reason for ticker, fitted in trained.items() if fitted.naive_only}
 
 
-def replay_ticker(rows, params_at, start, end, retrain_every, settings) -> pd.DataFrame:
-    """One ticker's replay: each block of as-of dates uses models trained as of its first date."""
-    rows = rows.sort_values("date").reset_index(drop=True)
-    as_of_dates = rows.loc[rows["date"].between(start, end), "date"]
-    if as_of_dates.empty:
-        raise NotEnoughHistory(
-            f"{rows['ticker'].iloc[0]} has no sessions from {start.date()} to {end.date()}: "
-            "ingest them or narrow the range"
-        )
-    parts = []
-    for first in range(0, len(as_of_dates), retrain_every):
-        block = as_of_dates.iloc[first : first + retrain_every]
-        trained_as_of = block.iloc[0]
-        params = params_at(rows["ticker"].iloc[0], trained_as_of) if params_at else None
-        # Only rows up to the training date; fit_ticker masks that date's own label.
-        trained = fit_ticker(rows[rows["date"] <= trained_as_of], params, settings)
-        # Later as-of rows of the block are predicted by this older model from their own
-        # features, which look only backwards: what the daily run on each date would have done.
-        forecasts = forecast_next(trained, rows[rows["date"].isin(block)])
-        parts.append(forecasts.assign(trained_as_of=trained_as_of))
-    return pd.concat(parts, ignore_index=True)
+def scores_table(trained: dict[str, TrainedTicker]) -> pd.DataFrame:
+    """Every ticker's out-of-sample candidate scores, with the champion marked."""
+    parts = [
+        fitted.scores.assign(ticker=ticker, champion=fitted.scores["model"] == fitted.champion)
+        for ticker, fitted in trained.items()
+    ]
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table.set_index(["ticker", "model"])

@@ -111,3 +111,19 @@ def tune_one(one: pd.DataFrame, ticker: str, grids: dict, **search_options) -> l
         results.append(dict(ticker=ticker, model=model_name, params=best.best_params,
                             cv_rmse=best.cv_rmse, n_rows=n_rows))  # fmt: skip
     return results
+
+
+def params_as_of(tuned: pd.DataFrame, ticker: str, as_of) -> dict[str, dict]:
+    """model -> the newest parameters tuned for `ticker` on or before `as_of` ({} if none).
+
+    `tuned` holds `model_params` rows (ticker, model, tuned_as_of, params); a model never tuned
+    in time falls back to its defaults in models.make_model.
+    """
+    rows = tuned[(tuned["ticker"] == ticker) & (tuned["tuned_as_of"] <= pd.Timestamp(as_of))]
+    newest = rows.sort_values("tuned_as_of").groupby("model").tail(1)
+    return {row.model: dict(row.params) for row in newest.itertuples()}
+
+
+def params_by_ticker(tuned: pd.DataFrame, tickers, as_of) -> dict[str, dict[str, dict]]:
+    """ticker -> model -> parameters, each the newest tuned on or before `as_of`."""
+    return {ticker: params_as_of(tuned, ticker, as_of) for ticker in tickers}

@@ -13,10 +13,19 @@ def test_real_symbols_pass(ticker):
     assert config.check_ticker(ticker) == ticker
 
 
-@pytest.mark.parametrize("ticker", [
-    "AAPL'; DROP TABLE stock_price;--", "../../etc/passwd", "X\nimport os", "", "A B",
-    "AAPL/../x", "$(rm -rf)", "TOOLONGSYMBOL123",
-])
+@pytest.mark.parametrize(
+    "ticker",
+    [
+        "AAPL'; DROP TABLE stock_price;--",
+        "../../etc/passwd",
+        "X\nimport os",
+        "",
+        "A B",
+        "AAPL/../x",
+        "$(rm -rf)",
+        "TOOLONGSYMBOL123",
+    ],
+)
 def test_hostile_or_malformed_symbols_are_rejected(ticker):
     with pytest.raises(InvalidTicker, match="is not a valid symbol"):
         config.check_ticker(ticker)
@@ -26,10 +35,16 @@ def test_tickers_are_upper_cased_and_deduplicated():
     assert config.check_tickers("aapl, msft,AAPL") == ["AAPL", "MSFT"]
 
 
-@pytest.mark.parametrize(("ticker", "exchange"), [
-    ("AAPL", "XNYS"), ("^GSPC", "XNYS"), ("VOD.L", "XLON"), ("0700.HK", "XHKG"),
-    ("EURUSD=X", "24/5"),
-])
+@pytest.mark.parametrize(
+    ("ticker", "exchange"),
+    [
+        ("AAPL", "XNYS"),
+        ("^GSPC", "XNYS"),
+        ("VOD.L", "XLON"),
+        ("0700.HK", "XHKG"),
+        ("EURUSD=X", "24/5"),
+    ],
+)
 def test_exchange_comes_from_the_suffix(ticker, exchange):
     assert config.exchange_for(ticker) == exchange
 
@@ -55,10 +70,16 @@ def test_environment_overrides_infrastructure(outputs, monkeypatch):
     assert settings.tracking_uri == "http://mlflow:5000"
 
 
-@pytest.mark.parametrize(("url", "masked"), [
-    ("postgresql+psycopg://user:pa%40ss@host:5432/db", "postgresql+psycopg://user:***@host:5432/db"),
-    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
-    ("postgresql://user@host/db", "postgresql://user@host/db"),
-])
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (
+            "postgresql+psycopg://user:pa%40ss@host:5432/db",
+            "postgresql+psycopg://user:***@host:5432/db",
+        ),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("postgresql://user@host/db", "postgresql://user@host/db"),
+    ],
+)
 def test_mask_url_hides_only_the_password(url, masked):
     assert config.mask_url(url) == masked

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from synthetic import make_prices
 
+from stockcast.backfill import replay
 from stockcast.evaluate import (
     ALERT_COLUMNS,
     EVAL_COLUMNS,
@@ -16,7 +17,7 @@ from stockcast.evaluate import (
 )
 from stockcast.features import make_features
 from stockcast.predict import to_price_rows
-from stockcast.train import TrainSettings, replay
+from stockcast.train import TrainSettings
 
 
 def make_history(n_days=30, ridge_error=0.0, champion_every=2):

@@ -12,29 +12,47 @@ from stockcast.errors import DatabaseUnavailable
 
 def _prices(ticker="AAPL", days=("2013-02-27", "2013-02-28", "2013-03-01"), close=10.0):
     n = len(days)
-    return pd.DataFrame({
-        "ticker": [ticker] * n, "date": pd.to_datetime(list(days)),
-        "open": [close] * n, "high": [close + 1] * n, "low": [close - 1] * n,
-        "close": [close] * n, "adj_close": [close / 2] * n, "volume": [1e6] * n,
-        "dividends": [0.0] * n, "stock_splits": [0.0] * n,
-    })
+    return pd.DataFrame(
+        {
+            "ticker": [ticker] * n,
+            "date": pd.to_datetime(list(days)),
+            "open": [close] * n,
+            "high": [close + 1] * n,
+            "low": [close - 1] * n,
+            "close": [close] * n,
+            "adj_close": [close / 2] * n,
+            "volume": [1e6] * n,
+            "dividends": [0.0] * n,
+            "stock_splits": [0.0] * n,
+        }
+    )
 
 
 def _preds(champion="ridge", target="2013-03-04", ticker="AAPL"):
     models = ["naive", "ridge", "xgboost"]
-    return pd.DataFrame({
-        "ticker": ticker, "target_date": pd.Timestamp(target), "model": models,
-        "as_of_date": pd.Timestamp("2013-03-01"), "pred_close": [10.0, 10.5, 9.5],
-        "pred_lower": [9.0, 9.5, 8.5], "pred_upper": [11.0, 11.5, 10.5],
-        "is_champion": [m == champion for m in models], "model_version": "3",
-    })
+    return pd.DataFrame(
+        {
+            "ticker": ticker,
+            "target_date": pd.Timestamp(target),
+            "model": models,
+            "as_of_date": pd.Timestamp("2013-03-01"),
+            "pred_close": [10.0, 10.5, 9.5],
+            "pred_lower": [9.0, 9.5, 8.5],
+            "pred_upper": [11.0, 11.5, 10.5],
+            "is_champion": [m == champion for m in models],
+            "model_version": "3",
+        }
+    )
 
 
 def test_migration_creates_the_six_tables_with_their_keys(db_url):
     engine = store.connect(db_url)
     inspector = sa.inspect(engine)
-    keys = {t: inspector.get_pk_constraint(t)["constrained_columns"]
-            for t in inspector.get_table_names() if t != "alembic_version"}
+    keys = {
+        t: inspector.get_pk_constraint(t)["constrained_columns"]
+        for t in inspector.get_table_names()
+        if t != "alembic_version"
+    }
     assert keys == {
         "stock_price": ["ticker", "date"],
         "stock_pred": ["ticker", "target_date", "model"],
@@ -57,8 +75,11 @@ def test_saving_prices_twice_leaves_the_same_rows(db_url):
     assert again["rows_added"].tolist() == [0]
     stored = store.load_prices(engine)
     assert len(stored) == 3
-    assert stored["date"].dt.strftime("%Y-%m-%d").tolist() == ["2013-02-27", "2013-02-28",
-                                                                "2013-03-01"]
+    assert stored["date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2013-02-27",
+        "2013-02-28",
+        "2013-03-01",
+    ]
     assert stored["close"].tolist() == [10.0] * 3
 
 
@@ -86,12 +107,18 @@ def test_one_champion_per_target_and_a_rewrite_moves_it(db_url):
 def test_evaluations_join_their_prediction(db_url):
     engine = store.connect(db_url)
     store.save_predictions(engine, _preds("ridge"), "run-1")
-    evals = pd.DataFrame({
-        "ticker": "AAPL", "target_date": pd.Timestamp("2013-03-04"),
-        "model": ["naive", "ridge", "xgboost"], "pred_close": [10.0, 10.5, 9.5],
-        "true_close": 10.2, "abs_error": [0.2, 0.3, 0.7], "pct_error": [1.96, 2.94, 6.86],
-        "inside_interval": [True, True, False],
-    })
+    evals = pd.DataFrame(
+        {
+            "ticker": "AAPL",
+            "target_date": pd.Timestamp("2013-03-04"),
+            "model": ["naive", "ridge", "xgboost"],
+            "pred_close": [10.0, 10.5, 9.5],
+            "true_close": 10.2,
+            "abs_error": [0.2, 0.3, 0.7],
+            "pct_error": [1.96, 2.94, 6.86],
+            "inside_interval": [True, True, False],
+        }
+    )
     store.save_evaluations(engine, evals, "run-1")
     store.save_evaluations(engine, evals, "run-2")
     stored = store.load_evaluations(engine, ["AAPL"])
@@ -102,11 +129,15 @@ def test_evaluations_join_their_prediction(db_url):
 
 def test_params_are_json_and_filtered_by_tuning_date(db_url):
     engine = store.connect(db_url)
-    tuned = pd.DataFrame({
-        "ticker": "AAPL", "model": "ridge",
-        "tuned_as_of": pd.to_datetime(["2013-01-04", "2013-02-01"]),
-        "params": [{"alpha": 1.0}, {"alpha": 10.0}], "cv_rmse": [0.02, 0.019],
-    })
+    tuned = pd.DataFrame(
+        {
+            "ticker": "AAPL",
+            "model": "ridge",
+            "tuned_as_of": pd.to_datetime(["2013-01-04", "2013-02-01"]),
+            "params": [{"alpha": 1.0}, {"alpha": 10.0}],
+            "cv_rmse": [0.02, 0.019],
+        }
+    )
     store.save_params(engine, tuned, "weekly-1")
     before = store.load_params(engine, ["AAPL"], as_of="2013-01-31")
     assert before["params"].tolist() == [{"alpha": 1.0}]
@@ -125,9 +156,15 @@ def test_run_records_alerts_and_abandoned_runs(db_url):
     items = store.run_items(engine, ["daily-1"])
     assert items.set_index(["stage", "ticker"]).loc[("ingest", "MSFT"), "error"] == "no rows"
     store.start_run(engine, "weekly-2", "weekly", "2013-03-01", "/tmp/weekly-2")
-    tuned = pd.DataFrame({"ticker": ["AAPL"], "model": ["ridge"],
-                          "tuned_as_of": [pd.Timestamp("2013-03-01")],
-                          "params": [{"alpha": 1.0}], "cv_rmse": [0.02]})
+    tuned = pd.DataFrame(
+        {
+            "ticker": ["AAPL"],
+            "model": ["ridge"],
+            "tuned_as_of": [pd.Timestamp("2013-03-01")],
+            "params": [{"alpha": 1.0}],
+            "cv_rmse": [0.02],
+        }
+    )
     store.save_params(engine, tuned, "weekly-2")
     assert store.pending_retunes(engine) == []
 

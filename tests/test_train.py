@@ -1,11 +1,11 @@
-"""train.py: walk-forward honesty, the serve rule, conformal bounds, fit_ticker, replay."""
+"""train.py: walk-forward honesty, the serve rule, conformal bounds, fit_ticker."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.tree import DecisionTreeRegressor
-from synthetic import make_panel, make_prices, perturb_after
+from synthetic import make_panel, make_prices
 
 from stockcast.errors import BadInput
 from stockcast.features import FEATURE_COLUMNS, make_features
@@ -18,7 +18,6 @@ from stockcast.train import (
     fit_tickers,
     forecast_next,
     forecast_tickers,
-    replay,
     score_candidates,
     select_champion,
     walk_forward,
@@ -217,35 +216,6 @@ def test_fit_tickers_records_failures_and_forecasts_the_rest():
     assert list(trained) == ["AAA"] and "not_a_param" in failures["BBB"]
     forecasts = forecast_tickers(trained, features)
     assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 3
-
-
-def test_replay_never_sees_the_future():
-    prices = make_panel(("AAA", "BBB"), n=330)
-    days = prices.loc[prices["ticker"] == "AAA", "date"]
-    start, cut, end = days.iloc[300], days.iloc[314], days.iloc[-1]
-    params_at = lambda ticker, day: FAST  # noqa: E731
-    before, failures = replay(make_features(prices), params_at, start, end, 10, SMALL)
-    after, _ = replay(make_features(perturb_after(prices, cut)), params_at, start, end, 10, SMALL)
-    assert not failures
-    known = before["as_of_date"] <= cut
-    assert known.sum() == 2 * 15 * 3 and (~known).any()
-    pd.testing.assert_frame_equal(before[known], after[known])
-    assert not before[~known].equals(after[~known])
-    assert (before["trained_as_of"] <= before["as_of_date"]).all()
-    assert sorted(before["trained_as_of"].unique()) == [
-        days.iloc[300],
-        days.iloc[310],
-        days.iloc[320],
-    ]
-    assert (before.groupby(["ticker", "as_of_date"])["is_champion"].sum() == 1).all()
-
-
-def test_replay_collects_per_ticker_failures():
-    features = make_features(make_panel(("AAA", "BBB"), n=260))
-    days = features["date"].drop_duplicates().sort_values()
-    params_at = lambda ticker, day: {"ridge": {"bogus": 1}} if ticker == "BBB" else FAST  # noqa: E731
-    forecasts, failures = replay(features, params_at, days.iloc[-3], days.iloc[-1], 20, SMALL)
-    assert set(forecasts["ticker"]) == {"AAA"} and list(failures) == ["BBB"]
 
 
 def test_make_model_is_what_fit_ticker_uses():

@@ -9,11 +9,20 @@ from stockcast.validate import validate_prices
 
 
 def _rows(ticker="AAPL", n=4):
-    return pd.DataFrame({
-        "ticker": ticker, "date": pd.bdate_range("2013-02-25", periods=n),
-        "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "adj_close": 10.5,
-        "volume": 1000.0, "dividends": 0.0, "stock_splits": 0.0,
-    })
+    return pd.DataFrame(
+        {
+            "ticker": ticker,
+            "date": pd.bdate_range("2013-02-25", periods=n),
+            "open": 10.0,
+            "high": 11.0,
+            "low": 9.0,
+            "close": 10.5,
+            "adj_close": 10.5,
+            "volume": 1000.0,
+            "dividends": 0.0,
+            "stock_splits": 0.0,
+        }
+    )
 
 
 def _with(column, value, row=2):
@@ -30,15 +39,18 @@ def test_valid_rows_pass_untouched():
     pd.testing.assert_frame_equal(valid, prices)
 
 
-@pytest.mark.parametrize(("column", "value", "expected"), [
-    ("close", "abc", "AAPL has a non-numeric close on 2013-02-27 ('abc')"),
-    ("close", None, "AAPL has a missing close on 2013-02-27"),
-    ("close", -1.0, "AAPL has a non-positive close (-1.0) on 2013-02-27"),
-    ("low", 0.0, "AAPL has a non-positive low"),
-    ("high", 10.2, "AAPL has high/low inconsistent with open/close on 2013-02-27"),
-    ("low", 10.4, "AAPL has high/low inconsistent with open/close on 2013-02-27"),
-    ("volume", -5.0, "AAPL has a negative volume on 2013-02-27"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("close", "abc", "AAPL has a non-numeric close on 2013-02-27 ('abc')"),
+        ("close", None, "AAPL has a missing close on 2013-02-27"),
+        ("close", -1.0, "AAPL has a non-positive close (-1.0) on 2013-02-27"),
+        ("low", 0.0, "AAPL has a non-positive low"),
+        ("high", 10.2, "AAPL has high/low inconsistent with open/close on 2013-02-27"),
+        ("low", 10.4, "AAPL has high/low inconsistent with open/close on 2013-02-27"),
+        ("volume", -5.0, "AAPL has a negative volume on 2013-02-27"),
+    ],
+)
 def test_a_bad_value_fails_its_ticker_only(column, value, expected):
     valid, failures = validate_prices(_with(column, value))
     assert list(failures) == ["AAPL"]
@@ -51,8 +63,9 @@ def test_duplicate_dates_are_rejected():
     rows = _rows()
     rows.loc[3, "date"] = rows.loc[2, "date"]
     _, failures = validate_prices(rows)
-    assert failures["AAPL"] == ("AAPL has 1 duplicated date(s), first 2013-02-27: "
-                                "keep one row per session")
+    assert failures["AAPL"] == (
+        "AAPL has 1 duplicated date(s), first 2013-02-27: keep one row per session"
+    )
 
 
 def test_missing_columns_fail_every_ticker():

@@ -1,0 +1,374 @@
+"""The only module that talks to MLflow: experiments per run kind, runs, models and the registry.
+
+Every candidate is logged as a pyfunc `ForecastModel` that answers the next-session log return
+and its interval; the champion is registered as `stockcast-<TICKER>`, and the `champion` alias
+moves only to a version trained for a newer as-of date than the one it points at.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import pandas as pd
+
+from stockcast.config import Settings
+from stockcast.errors import ModelUnavailable
+from stockcast.predict import FORECAST_COLUMNS
+
+ALIAS = "champion"
+TAG_RUN = "stockcast.run_id"
+TAG_TICKER = "stockcast.ticker"
+TAG_AS_OF = "stockcast.as_of"
+TAG_STAGE = "stockcast.stage"
+# What a served model needs at load time; given so MLflow does not infer them (slow).
+REQUIREMENTS = ("mlflow", "pandas", "numpy", "scikit-learn", "xgboost-cpu", "cloudpickle")
+
+
+def registered_name(ticker: str) -> str:
+    return f"stockcast-{ticker}"
+
+
+def _quiet() -> None:
+    for name in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # Advice aimed at interactive MLflow users (type hints, pickling); our models are ours.
+    for message in (".*type hints.*", ".*CloudPickle.*", ".*pydantic.*", ".*pip version.*"):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def configure(settings: Settings):
+    """Point MLflow at the configured tracking store; returns an MlflowClient."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    _quiet()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return MlflowClient()
+
+
+def use_experiment(settings: Settings, kind: str) -> str:
+    """Select (creating if needed) the experiment `stockcast-<kind>`, its artifacts in outputs."""
+    import mlflow
+
+    client = configure(settings)
+    name = f"stockcast-{kind}"
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        location = None
+        if not settings.tracking_uri.startswith(("http://", "https://", "databricks")):
+            location = (settings.artifacts_dir / name).as_uri()
+        experiment_id = client.create_experiment(name, artifact_location=location)
+    else:
+        experiment_id = found.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def requirements() -> list[str]:
+    pinned = []
+    for package in REQUIREMENTS:
+        try:
+            pinned.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pinned.append(package)
+    return pinned
+
+
+def _python_model_class():
+    import mlflow.pyfunc
+
+    class ForecastModel(mlflow.pyfunc.PythonModel):
+        """A fitted candidate and its conformal bounds: feature rows in, return forecasts out."""
+
+        def __init__(self, estimator, feature_columns, bounds):
+            self.estimator = estimator
+            self.feature_columns = list(feature_columns)
+            self.bounds = tuple(bounds)
+
+        def predict(self, context, model_input, params=None):
+            X = model_input[self.feature_columns].astype(float)
+            y_pred = self.estimator.predict(X)
+            lower, upper = self.bounds
+            return pd.DataFrame(
+                {
+                    "pred_return": y_pred,
+                    "lower_return": y_pred + lower,
+                    "upper_return": y_pred + upper,
+                },
+                index=model_input.index,
+            )
+
+    return ForecastModel
+
+
+@dataclass
+class LoggedTraining:
+    """What the predict stage needs from a train: where each candidate lives in MLflow."""
+
+    ticker: str
+    as_of: str
+    champion: str
+    mlflow_run_id: str
+    model_uris: dict[str, str]
+    version: str | None = None
+    alias_moved: bool = False
+
+
+def _flat_params(params: dict[str, dict]) -> dict[str, str]:
+    return {
+        f"{model}.{key}": str(value)
+        for model, values in params.items()
+        for key, value in (values or {}).items()
+    }
+
+
+def log_training(trained, params: dict[str, dict], run_id: str, settings_used: dict):
+    """Log one ticker's train as an MLflow run: params, per-candidate out-of-sample metrics,
+    each candidate as a pyfunc model. Returns a LoggedTraining."""
+    import mlflow
+    import mlflow.pyfunc
+
+    forecast_model = _python_model_class()
+    as_of = pd.Timestamp(trained.as_of_date).date().isoformat()
+    tags = {
+        TAG_RUN: run_id,
+        TAG_TICKER: trained.ticker,
+        TAG_AS_OF: as_of,
+        TAG_STAGE: "train",
+        "champion": trained.champion,
+        "reason": trained.reason[:5000],
+    }
+    with mlflow.start_run(run_name=f"{trained.ticker} train {as_of}", tags=tags) as run:
+        mlflow.log_params(
+            {
+                **_flat_params(params),
+                **{k: str(v) for k, v in settings_used.items()},
+                "n_train": trained.n_train,
+            }
+        )
+        mlflow.log_metrics(candidate_metrics(trained.scores))
+        uris = {}
+        for name, estimator in trained.models.items():
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=forecast_model(
+                    estimator, trained.feature_columns, trained.bounds[name]
+                ),
+                pip_requirements=requirements(),
+            )
+            uris[name] = info.model_uri
+    return LoggedTraining(trained.ticker, as_of, trained.champion, run.info.run_id, uris)
+
+
+def candidate_metrics(scores: pd.DataFrame) -> dict[str, float]:
+    """`<model>_<metric>` for every numeric score column, NaN dropped (MLflow rejects it)."""
+    metrics = {}
+    frame = scores.set_index("model") if "model" in scores.columns else scores
+    for model, row in frame.iterrows():
+        for column, value in row.items():
+            if isinstance(value, (int, float)) and pd.notna(value) and not isinstance(value, bool):
+                metrics[f"{model}_{column}"] = float(value)
+    return metrics
+
+
+def register_champion(logged: LoggedTraining, client=None) -> LoggedTraining:
+    """Register the champion's model; move the alias only when this as-of is newer."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = client or MlflowClient()
+    name = registered_name(logged.ticker)
+    version = mlflow.register_model(logged.model_uris[logged.champion], name)
+    client.set_model_version_tag(name, version.version, TAG_AS_OF, logged.as_of)
+    client.set_model_version_tag(name, version.version, "model", logged.champion)
+    current = champion_as_of(logged.ticker, client)
+    moved = current is None or logged.as_of > current
+    if moved:
+        client.set_registered_model_alias(name, ALIAS, version.version)
+    logged.version, logged.alias_moved = str(version.version), moved
+    return logged
+
+
+def champion_as_of(ticker: str, client=None) -> str | None:
+    """The as-of date of the version the alias points at, or None when there is none yet."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = client or MlflowClient()
+    try:
+        current = client.get_model_version_by_alias(registered_name(ticker), ALIAS)
+    except MlflowException:
+        return None
+    return current.tags.get(TAG_AS_OF)
+
+
+def champion_uri(logged: dict) -> str:
+    """Where predict loads the champion: the alias when it points at this train's version,
+    else that exact version (a past as-of never uses a model trained on later data)."""
+    name = registered_name(logged["ticker"])
+    if logged.get("version") is None:
+        raise ModelUnavailable(f"{logged['ticker']}: its train registered no champion version")
+    if logged.get("alias_moved"):
+        return f"models:/{name}@{ALIAS}"
+    return f"models:/{name}/{logged['version']}"
+
+
+def load_model(uri: str, ticker: str):
+    """Load a logged or registered model; ModelUnavailable (one line) when it cannot be."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError, ValueError, ModuleNotFoundError) as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise ModelUnavailable(
+            f"{ticker}: cannot load model {uri} from MLflow ({reason})"
+        ) from None
+
+
+def log_trainings(
+    trained: dict, params: dict[str, dict], run_id: str, settings_used: dict
+) -> tuple[list[dict], dict[str, str]]:
+    """log_training and register_champion for every ticker; one ticker's MLflow failure is
+    recorded and the others go on. Returns (one dict per ticker for predict, failures)."""
+    from dataclasses import asdict
+
+    logged, failures = [], {}
+    for ticker, fitted in trained.items():
+        try:
+            entry = register_champion(
+                log_training(fitted, params.get(ticker, {}), run_id, settings_used)
+            )
+            logged.append(asdict(entry))
+        except Exception as exc:  # a tracking failure for one ticker must not stop the others
+            failures[ticker] = f"MLflow: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    return logged, failures
+
+
+def forecast_logged(logged: list[dict], rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Each ticker's forecasts from the models its train logged: the champion through the
+    registry (see champion_uri), the other candidates from their logged models.
+
+    rows: the as-of feature row of each ticker. Returns (ticker, as_of_date, model,
+    pred_return, lower_return, upper_return, is_champion, model_version; failures).
+    """
+    parts, failures = [], {}
+    for entry in logged:
+        ticker = entry["ticker"]
+        row = rows[rows["ticker"] == ticker]
+        try:
+            parts.append(_forecast_entry(entry, row))
+        except ModelUnavailable as exc:
+            failures[ticker] = str(exc)
+    columns = [*FORECAST_COLUMNS, "model_version"]
+    frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    return frame, failures
+
+
+def _forecast_entry(entry: dict, row: pd.DataFrame) -> pd.DataFrame:
+    """Every candidate's forecast for one ticker; ModelUnavailable if any model cannot load."""
+    ticker, champion = entry["ticker"], entry["champion"]
+    uris = {**entry["model_uris"], champion: champion_uri(entry)}
+    return pd.concat(
+        load_model(uri, ticker)
+        .predict(row)
+        .assign(
+            ticker=ticker,
+            as_of_date=row["date"].to_numpy(),
+            model=model,
+            is_champion=model == champion,
+            model_version=entry["version"] if model == champion else None,
+        )
+        for model, uri in uris.items()
+    )
+
+
+def log_tuning(tuned: pd.DataFrame, run_id: str, grids: dict) -> list[str]:
+    """One MLflow run per tuned ticker: the grids searched, the chosen parameters, cv RMSE."""
+    import mlflow
+
+    run_ids = []
+    for ticker, rows in tuned.groupby("ticker", sort=True):
+        as_of = pd.Timestamp(rows["tuned_as_of"].iloc[0]).date().isoformat()
+        tags = {TAG_RUN: run_id, TAG_TICKER: ticker, TAG_AS_OF: as_of, TAG_STAGE: "tune"}
+        with mlflow.start_run(run_name=f"{ticker} tune {as_of}", tags=tags) as run:
+            mlflow.log_params(_flat_params(dict(zip(rows["model"], rows["params"], strict=True))))
+            mlflow.log_metrics(
+                {
+                    f"{m}_cv_rmse": float(v)
+                    for m, v in zip(rows["model"], rows["cv_rmse"], strict=True)
+                }
+            )
+            mlflow.log_dict(grids, "grids.json")
+            run_ids.append(run.info.run_id)
+    return run_ids
+
+
+def log_replay(forecasts: pd.DataFrame, run_id: str, settings_used: dict) -> list[str]:
+    """One MLflow run per replayed ticker: the settings, sessions, retrains, naive share."""
+    import mlflow
+
+    run_ids = []
+    for ticker, rows in forecasts.groupby("ticker", sort=True):
+        champions = rows[rows["is_champion"].astype(bool)]
+        as_of = pd.Timestamp(rows["as_of_date"].max()).date().isoformat()
+        tags = {TAG_RUN: run_id, TAG_TICKER: ticker, TAG_AS_OF: as_of, TAG_STAGE: "backfill"}
+        with mlflow.start_run(run_name=f"{ticker} backfill to {as_of}", tags=tags) as run:
+            mlflow.log_params({k: str(v) for k, v in settings_used.items()})
+            mlflow.log_metrics(
+                {
+                    "sessions": float(rows["as_of_date"].nunique()),
+                    "retrains": float(rows["trained_as_of"].nunique()),
+                    "naive_served_share": float((champions["model"] == "naive").mean()),
+                }
+            )
+            run_ids.append(run.info.run_id)
+    return run_ids
+
+
+def log_evaluation(summary: pd.DataFrame, alerts: pd.DataFrame, run_id: str) -> list[str]:
+    """One MLflow run per ticker: each model's track-record metrics per window, vs naive."""
+    import mlflow
+
+    run_ids = []
+    for ticker, rows in summary.groupby("ticker", sort=True):
+        metrics = {}
+        for row in rows.itertuples():
+            for name in ("rmse", "mae", "mape", "direction_acc", "coverage", "rmse_ratio"):
+                value = getattr(row, name)
+                if pd.notna(value):
+                    metrics[f"{row.model}_{name}_{row.window}"] = float(value)
+        tags = {
+            TAG_RUN: run_id,
+            TAG_TICKER: ticker,
+            TAG_STAGE: "evaluate",
+            "alert": str(ticker in set(alerts["ticker"])),
+        }
+        with mlflow.start_run(run_name=f"{ticker} evaluate", tags=tags) as run:
+            mlflow.log_metrics(metrics)
+            run_ids.append(run.info.run_id)
+    return run_ids
+
+
+def log_summary(name: str, run_id: str, stage: str, metrics: dict, tags: dict | None = None):
+    """One MLflow run holding a stage's summary metrics (tuning, replay, evaluation)."""
+    import mlflow
+
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and pd.notna(v)}
+    with mlflow.start_run(run_name=name, tags={TAG_RUN: run_id, TAG_STAGE: stage, **(tags or {})}):
+        mlflow.log_metrics(clean)
+
+
+def log_reports(settings: Settings, kind: str, run_id: str, folder) -> None:
+    """Attach the run's executed notebooks and their HTML to one MLflow run named after it."""
+    import mlflow
+
+    use_experiment(settings, kind)
+    with mlflow.start_run(run_name=run_id, tags={TAG_RUN: run_id, TAG_STAGE: "reports"}):
+        for path in sorted(folder.glob("*.ipynb")) + sorted(folder.glob("*.html")):
+            mlflow.log_artifact(str(path), artifact_path="reports")
