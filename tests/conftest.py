@@ -7,7 +7,11 @@ schema there. When the variable is set and the server cannot be reached, tests f
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -71,3 +75,64 @@ def outputs(tmp_path, monkeypatch):
     monkeypatch.delenv("STOCKCAST_DB_URL", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return folder
+
+
+TEST_CONFIG = Path(__file__).parent / "pipeline.test.yaml"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """`python -m runner <args>` in a subprocess, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def pipeline_env(outputs: Path, db_url: str | None = None) -> dict:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("STOCKCAST_DB_URL", "MLFLOW_TRACKING_URI")
+    }
+    env["STOCKCAST_OUTPUTS"] = str(outputs)
+    if db_url:
+        env["STOCKCAST_DB_URL"] = db_url
+    return env
+
+
+@dataclass
+class PipelineRun:
+    """The suite's one small demo run: where it wrote, how it ended."""
+
+    outputs: Path
+    db_url: str
+    env: dict
+    result: subprocess.CompletedProcess
+
+    @property
+    def run_folder(self) -> Path:
+        return next((self.outputs / "runs").glob("demo-*"))
+
+
+def _demo(outputs: Path, db_url: str | None) -> PipelineRun:
+    env = pipeline_env(outputs, db_url)
+    result = run_cli("--config", str(TEST_CONFIG), "demo", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return PipelineRun(outputs, db_url or f"sqlite:///{outputs / 'stockcast.db'}", env, result)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> PipelineRun:
+    """One small demo run on SQLite, shared by every test that reads a filled database."""
+    return _demo(tmp_path_factory.mktemp("pipeline") / "outputs", None)
+
+
+@pytest.fixture(scope="session")
+def pg_pipeline(tmp_path_factory, pg_server_url) -> PipelineRun:
+    """The same small demo run with PostgreSQL as the database."""
+    return _demo(tmp_path_factory.mktemp("pg_pipeline") / "outputs", pg_server_url)
