@@ -90,16 +90,21 @@ def _universe(source: str, tickers, csv_dir: str | None) -> list[str]:
 
 
 def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.Timestamp:
-    """Default as-of: the last closed session (yfinance) or the last date in the data."""
-    from stockcast import sources
+    """Default as-of: the last closed session (yfinance) or the last date in the data.
+
+    Local data (sample, csv) is read and validated here, so a run whose every ticker has
+    unusable data stops as bad input before anything is written.
+    """
+    from stockcast import sources, validate
 
     if source == "yfinance":
         return min(calendar.last_closed_session(t) for t in tickers)
     fetched = sources.fetch_prices(source, tickers, csv_dir=csv_dir)
-    if fetched.prices.empty:
-        reasons = "; ".join(fetched.failures.values())
+    valid, invalid = validate.validate_prices(fetched.prices)
+    if valid.empty:
+        reasons = "; ".join({**fetched.failures, **invalid}.values())
         raise BadInput(f"no usable prices from {source}: {reasons}")
-    return fetched.prices["date"].max()
+    return valid["date"].max()
 
 
 def _check_as_of(tickers: list[str], as_of) -> str:
