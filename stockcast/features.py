@@ -5,9 +5,15 @@ Pure: the long prices frame in, the long features frame out (`make_features`); n
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
+
+# pandas-ta 0.4 sets a pandas option that pandas 3 deprecated, at import: nothing we can act on.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pandas_ta as ta
 
 from stockcast.calendar import next_sessions
 

@@ -89,7 +89,7 @@ def _python_model_class():
             self.feature_columns = list(feature_columns)
             self.bounds = tuple(bounds)
 
-        def predict(self, context, model_input, params=None):
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
             X = model_input[self.feature_columns].astype(float)
             y_pred = self.estimator.predict(X)
             lower, upper = self.bounds
