@@ -34,6 +34,20 @@ def test_demo_stores_the_whole_sample(run):
     assert set(summary["last_date"]) == {pd.Timestamp("2013-03-01")}
 
 
+def test_stored_close_shows_the_split_while_features_see_it_adjusted(pipeline):
+    from stockcast.features import make_features
+
+    prices = store.load_prices(store.connect(pipeline.db_url), ["AAPL"], "2005-02-01", "2005-03-31")
+    around = prices.set_index("date").loc[["2005-02-25", "2005-02-28"]]
+    traded = around["close"].iloc[1] / around["close"].iloc[0]
+    adjusted = around["adj_close"].iloc[1] / around["adj_close"].iloc[0]
+    assert 0.45 < traded < 0.55  # the 2:1 split as traded
+    assert 0.9 < adjusted < 1.1  # continuous once adjusted
+    assert around["stock_splits"].iloc[1] == 2.0
+    features = make_features(prices).set_index("date")
+    assert abs(features.loc["2005-02-28", "ret_1d"]) < 0.1  # no -69 % "crash" in the inputs
+
+
 def test_live_prediction_is_stamped_with_the_session_it_predicts(run):
     preds = store.load_predictions(store.connect(run.db_url), start="2013-03-04")
     assert set(preds["as_of_date"]) == {pd.Timestamp("2013-03-01")}

@@ -143,3 +143,19 @@ def test_run_ids_sort_by_time_and_name_their_kind():
     run_id = new_run_id("daily")
     kind, stamp, short = run_id.split("-")
     assert kind == "daily" and stamp.endswith("Z") and len(short) == 6
+
+
+def test_a_drop_alert_makes_the_next_daily_run_retune_that_ticker(outputs):
+    from runner.chain import _skip_reason
+    from runner.stages import RETUNE
+    from stockcast.config import load_settings
+
+    engine = store.connect(load_settings().db_url)
+    common = {"tickers": ["AAPL", "MSFT"]}
+    reason, _ = _skip_reason(RETUNE, engine, common)
+    assert reason == "no performance-drop alert to act on"
+    store.start_run(engine, "daily-20130228T220000Z-aaaaaa", "daily", "2013-02-28", "/r")
+    store.record_items(engine, "daily-20130228T220000Z-aaaaaa", "alert",
+                       {"MSFT": ("alert", "MSFT: champion 8% behind naive: retune MSFT")})
+    reason, retune = _skip_reason(RETUNE, engine, common)
+    assert reason is None and retune["tickers"] == ["MSFT"]
