@@ -52,15 +52,17 @@ def make_synthetic_universe(
         picked = np.concatenate([np.arange(s, s + BLOCK) for s in starts])[:n_sessions]
         close = 50.0 * np.exp(np.cumsum(returns[picked]))
         day = source.iloc[picked + 1]  # the source day whose intraday shape is borrowed
-        universe[f"SYN{number:02d}"] = pd.DataFrame({
-            "Date": dates.dt.strftime("%Y-%m-%d").to_numpy(),
-            "Open": close * (day["open"] / day["close"]).to_numpy(),
-            "High": close * (day["high"] / day["close"]).to_numpy(),
-            "Low": close * (day["low"] / day["close"]).to_numpy(),
-            "Close": close,
-            "Adj Close": close,
-            "Volume": day["volume"].to_numpy(),
-        }).round(4)
+        universe[f"SYN{number:02d}"] = pd.DataFrame(
+            {
+                "Date": dates.dt.strftime("%Y-%m-%d").to_numpy(),
+                "Open": close * (day["open"] / day["close"]).to_numpy(),
+                "High": close * (day["high"] / day["close"]).to_numpy(),
+                "Low": close * (day["low"] / day["close"]).to_numpy(),
+                "Close": close,
+                "Adj Close": close,
+                "Volume": day["volume"].to_numpy(),
+            }
+        ).round(4)
     return universe
 
 
@@ -113,8 +115,14 @@ def run_chain(args: list[str], outputs: Path) -> dict:
     env.pop("STOCKCAST_DB_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     started = time.time()
-    process = subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     with TreeMemory(process.pid) as memory:
         output, _ = process.communicate()
     wall = time.time() - started
@@ -124,11 +132,20 @@ def run_chain(args: list[str], outputs: Path) -> dict:
     stages, clock = [], datetime.fromisoformat(record["started_at"]).timestamp()
     for stage in record["stages"]:
         end = clock + (stage["seconds"] or 0)
-        stages.append({"stage": stage["name"], "seconds": stage["seconds"],
-                       "peak_rss_mb": memory.peak_between(clock, end + 0.5)})
+        stages.append(
+            {
+                "stage": stage["name"],
+                "seconds": stage["seconds"],
+                "peak_rss_mb": memory.peak_between(clock, end + 0.5),
+            }
+        )
         clock = end
-    return {"command": " ".join(["python -m runner", *args]), "wall_seconds": round(wall, 1),
-            "peak_rss_mb": memory.peak_between(started, time.time()), "stages": stages}
+    return {
+        "command": " ".join(["python -m runner", *args]),
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": memory.peak_between(started, time.time()),
+        "stages": stages,
+    }
 
 
 def measure_tickers(prices: pd.DataFrame) -> list[dict]:
@@ -146,17 +163,28 @@ def measure_tickers(prices: pd.DataFrame) -> list[dict]:
         fit_s = time.perf_counter() - clock
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        rows.append({"ticker": ticker, "rows": len(one), "features_s": round(features_s, 3),
-                     "train_s": round(fit_s, 3), "peak_python_mb": round(peak, 1)})
+        rows.append(
+            {
+                "ticker": ticker,
+                "rows": len(one),
+                "features_s": round(features_s, 3),
+                "train_s": round(fit_s, 3),
+                "peak_python_mb": round(peak, 1),
+            }
+        )
     return rows
 
 
 def summarize(per_ticker: list[dict]) -> dict:
     frame = pd.DataFrame(per_ticker)
-    return {column: {"median": round(float(frame[column].median()), 3),
-                     "p90": round(float(frame[column].quantile(0.9)), 3),
-                     "max": round(float(frame[column].max()), 3)}
-            for column in ("features_s", "train_s", "peak_python_mb")}
+    return {
+        column: {
+            "median": round(float(frame[column].median()), 3),
+            "p90": round(float(frame[column].quantile(0.9)), 3),
+            "max": round(float(frame[column].max()), 3),
+        }
+        for column in ("features_s", "train_s", "peak_python_mb")
+    }
 
 
 def run_bench(n_tickers: int, n_sessions: int) -> dict:
@@ -168,28 +196,46 @@ def run_bench(n_tickers: int, n_sessions: int) -> dict:
         scratch = Path(scratch)
         demo = run_chain(["demo"], scratch / "demo")
         csv_dir = write_csvs(universe, scratch / "synthetic_csv")
-        weekly = run_chain(["weekly", "--source", "csv", "--csv-dir", str(csv_dir)],
-                           scratch / "synthetic")
+        weekly = run_chain(
+            ["weekly", "--source", "csv", "--csv-dir", str(csv_dir)], scratch / "synthetic"
+        )
         dates = sample.loc[sample["ticker"] == "AAPL", "date"]
         backfill = run_chain(
-            ["backfill", "--tickers", "AAPL,MSFT", "--start",
-             dates.iloc[-751].date().isoformat(), "--end", dates.iloc[-2].date().isoformat()],
+            [
+                "backfill",
+                "--tickers",
+                "AAPL,MSFT",
+                "--start",
+                dates.iloc[-751].date().isoformat(),
+                "--end",
+                dates.iloc[-2].date().isoformat(),
+            ],
             scratch / "backfill",
         )
-    synthetic_prices = pd.concat(
-        frame.assign(ticker=ticker) for ticker, frame in universe.items()
-    ).rename(columns=str.lower).rename(columns={"adj close": "adj_close"})
+    synthetic_prices = (
+        pd.concat(frame.assign(ticker=ticker) for ticker, frame in universe.items())
+        .rename(columns=str.lower)
+        .rename(columns={"adj close": "adj_close"})
+    )
     synthetic_prices["date"] = pd.to_datetime(synthetic_prices["date"])
     synthetic_prices[["dividends", "stock_splits"]] = 0.0
     per_ticker = measure_tickers(synthetic_prices)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "demo": demo,
-        "synthetic": {"label": SYNTHETIC_LABEL, "tickers": n_tickers, "sessions": n_sessions,
-                      "chain": weekly, "per_ticker": per_ticker,
-                      "per_ticker_summary": summarize(per_ticker)},
+        "synthetic": {
+            "label": SYNTHETIC_LABEL,
+            "tickers": n_tickers,
+            "sessions": n_sessions,
+            "chain": weekly,
+            "per_ticker": per_ticker,
+            "per_ticker_summary": summarize(per_ticker),
+        },
         "backfill_750_sessions_2_tickers": backfill,
     }
 
@@ -197,21 +243,25 @@ def run_bench(n_tickers: int, n_sessions: int) -> dict:
 def to_markdown(bench: dict) -> str:
     """The README's table of the latest figures."""
     lines = ["| run | stage | seconds | peak RSS (MB) |", "|---|---|---:|---:|"]
-    for name, chain in (("demo (4 sample tickers)", bench["demo"]),
-                        (f"weekly, {bench['synthetic']['tickers']} synthetic tickers",
-                         bench["synthetic"]["chain"]),
-                        ("backfill, 750 sessions x 2 tickers",
-                         bench["backfill_750_sessions_2_tickers"])):
+    for name, chain in (
+        ("demo (4 sample tickers)", bench["demo"]),
+        (f"weekly, {bench['synthetic']['tickers']} synthetic tickers", bench["synthetic"]["chain"]),
+        ("backfill, 750 sessions x 2 tickers", bench["backfill_750_sessions_2_tickers"]),
+    ):
         for stage in chain["stages"]:
-            lines.append(f"| {name} | {stage['stage']} | {stage['seconds']} | "
-                         f"{stage['peak_rss_mb']} |")
-        lines.append(f"| {name} | **whole run** | **{chain['wall_seconds']}** | "
-                     f"**{chain['peak_rss_mb']}** |")
+            lines.append(
+                f"| {name} | {stage['stage']} | {stage['seconds']} | {stage['peak_rss_mb']} |"
+            )
+        lines.append(
+            f"| {name} | **whole run** | **{chain['wall_seconds']}** | **{chain['peak_rss_mb']}** |"
+        )
     per = bench["synthetic"]["per_ticker_summary"]
     lines.append("")
-    lines.append(f"Per synthetic ticker (in-process): features median {per['features_s']['median']}"
-                 f" s, training median {per['train_s']['median']} s (p90 {per['train_s']['p90']}"
-                 f" s), peak Python allocations median {per['peak_python_mb']['median']} MB.")
+    lines.append(
+        f"Per synthetic ticker (in-process): features median {per['features_s']['median']}"
+        f" s, training median {per['train_s']['median']} s (p90 {per['train_s']['p90']}"
+        f" s), peak Python allocations median {per['peak_python_mb']['median']} MB."
+    )
     return "\n".join(lines)
 
 
