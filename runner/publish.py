@@ -1,7 +1,9 @@
 """Render executed notebooks as HTML reports and keep `runs/index.html` listing every run.
 
 Plotly figures are written as `<div>`s that load plotly.js from one shared copy in
-`runs/_static/`, so a report opens offline from disk and plotly.js is not copied into every run.
+`runs/_static/`, so a report opens offline from disk and plotly.js is not copied into every run;
+no script comes from a CDN. The dashboard's executed copy is its published snapshot:
+`dashboard.html`, outputs only, without code cells.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import shutil
 from pathlib import Path
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+SNAPSHOTS = {"dashboard.ipynb": "stockcast dashboard"}  # notebooks published without code
+# nbconvert's lab template without its CDN scripts (require.js, MathJax): reports open offline
+# at once, and nothing they show needs either.
+REPORT_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
 
 
 def _plotly_js_source() -> Path:
@@ -52,20 +61,38 @@ def _plotly_outputs_to_html(notebook) -> int:
     return count
 
 
+def _drop_stderr(notebook) -> None:
+    """A snapshot is for readers: library warnings on stderr are not part of the view."""
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell["outputs"] = [o for o in cell["outputs"] if o.get("name") != "stderr"]
+
+
 def render_html(
     executed: Path, target: Path, static_dir: Path, exclude_input: bool = False
 ) -> Path:
-    """Write `target` as a standalone HTML rendering of the executed notebook."""
+    """Write `target` as a standalone HTML rendering of the executed notebook; a snapshot
+    notebook (SNAPSHOTS, by name) is always rendered without its code."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(executed, as_version=4)
+    title = SNAPSHOTS.get(executed.name)
+    exclude_input = exclude_input or title is not None
+    if title:
+        _drop_stderr(notebook)
     has_figures = _plotly_outputs_to_html(notebook) > 0
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(
+        template_name="lab",
+        template_file="report.html.j2",
+        extra_loaders=[jinja2.DictLoader({"report.html.j2": REPORT_TEMPLATE})],
+    )
     exporter.exclude_input = exclude_input
     exporter.exclude_input_prompt = exclude_input
     exporter.exclude_output_prompt = exclude_input
-    body, _ = exporter.from_notebook_node(notebook)
+    name = f"{title or executed.stem} · {target.parent.name}"
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": name}})
     if has_figures:
         script = ensure_static(static_dir)
         relative = Path(*[".."] * len(target.parent.relative_to(static_dir.parent).parts))
@@ -75,30 +102,57 @@ def render_html(
     return target
 
 
+def _report_links(folder: Path) -> tuple[str, str]:
+    """(link to the run's dashboard snapshot or "", links to its stage reports)."""
+    names = sorted(p.name for p in folder.glob("*.html"))
+    snapshot = next((n for n in names if n.removesuffix(".html") + ".ipynb" in SNAPSHOTS), None)
+    dashboard = (
+        f'<a href="{html.escape(folder.name)}/{html.escape(snapshot)}">dashboard</a>'
+        if snapshot
+        else ""
+    )
+    stages = " · ".join(
+        f'<a href="{html.escape(folder.name)}/{html.escape(name)}">'
+        f"{html.escape(name.removesuffix('.html'))}</a>"
+        for name in names
+        if name != snapshot
+    )
+    return dashboard, stages
+
+
 def write_index(runs_dir: Path) -> Path:
-    """Write `runs/index.html`: every run folder, newest first, with links to its reports."""
+    """Write `runs/index.html`: every run folder, newest first, with links to its dashboard
+    snapshot and its stage reports."""
     rows = []
     for run_json in sorted(runs_dir.glob("*/run.json"), key=_started, reverse=True):
         run = json.loads(run_json.read_text())
-        folder = run_json.parent.name
-        links = " ".join(
-            f'<a href="{html.escape(folder)}/{html.escape(name)}">{html.escape(name)}</a>'
-            for name in sorted(p.name for p in run_json.parent.glob("*.html"))
-        )
+        dashboard, stages = _report_links(run_json.parent)
         failed = ", ".join(sorted(run.get("failed_tickers", []))) or "none"
-        rows.append(
-            f"<tr><td>{html.escape(folder)}</td><td>{html.escape(run.get('kind', ''))}</td>"
-            f"<td>{html.escape(str(run.get('as_of') or ''))}</td>"
-            f"<td>{html.escape(run.get('status', ''))}</td><td>{html.escape(failed)}</td>"
-            f"<td>{links}</td></tr>"
+        cells = (
+            html.escape(run_json.parent.name),
+            html.escape(run.get("kind", "")),
+            html.escape(str(run.get("as_of") or "")),
+            html.escape(run.get("status", "")),
+            html.escape(str(run.get("started_at") or "")[:19].replace("T", " ")),
+            html.escape(failed),
+            dashboard,
+            stages,
         )
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    head = ("run", "kind", "as of", "status", "started (UTC)", "failed tickers", "dashboard")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>stockcast runs</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
-        "<h1>stockcast runs</h1><p>Newest first. Each run keeps its executed notebooks as "
-        "reports.</p><table><tr><th>run</th><th>kind</th><th>as of</th><th>status</th>"
-        "<th>failed tickers</th><th>reports</th></tr>" + "".join(rows) + "</table></body></html>"
+        "<style>body{font-family:Inter,Helvetica,Arial,sans-serif;margin:2em;color:#1f2937}"
+        "table{border-collapse:collapse;font-size:14px}"
+        "td,th{border-bottom:1px solid #dee2e6;padding:5px 10px;text-align:left;"
+        "vertical-align:top}td{white-space:nowrap}td:last-child{white-space:normal}"
+        "a{color:#1971c2}</style></head><body>"
+        "<h1>stockcast runs</h1><p>Newest first. Each run keeps its dashboard snapshot and "
+        "its executed notebooks as reports.</p><table><tr>"
+        + "".join(f"<th>{name}</th>" for name in head)
+        + "<th>reports</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
     )
     target = runs_dir / "index.html"
     runs_dir.mkdir(parents=True, exist_ok=True)

@@ -44,11 +44,23 @@ PREDICT = Stage("predict", "05_predict.ipynb")
 EVALUATE = Stage("evaluate", "06_evaluate.ipynb")
 TRAIN_BACKFILL = Stage("train-backfill", "04_train.ipynb", {"mode": "backfill"})
 PREDICT_BACKFILL = Stage("predict-backfill", "05_predict.ipynb", {"mode": "backfill"})
+# The run's published snapshot: no widgets, every ticker, links relative to runs/<run_id>/.
+DASHBOARD = Stage("dashboard", "dashboard.ipynb", {"static": True, "reports_url": ".."})
 
 CHAINS: dict[str, list[Stage]] = {
-    "demo": [INGEST, FEATURES, TRAIN_BACKFILL, PREDICT_BACKFILL, TUNE, TRAIN, PREDICT, EVALUATE],
-    "daily": [INGEST, FEATURES, RETUNE, TRAIN, PREDICT, EVALUATE],
-    "weekly": [INGEST, FEATURES, TUNE, TRAIN, PREDICT, EVALUATE],
+    "demo": [
+        INGEST,
+        FEATURES,
+        TRAIN_BACKFILL,
+        PREDICT_BACKFILL,
+        TUNE,
+        TRAIN,
+        PREDICT,
+        EVALUATE,
+        DASHBOARD,
+    ],
+    "daily": [INGEST, FEATURES, RETUNE, TRAIN, PREDICT, EVALUATE, DASHBOARD],
+    "weekly": [INGEST, FEATURES, TUNE, TRAIN, PREDICT, EVALUATE, DASHBOARD],
     "backfill": [INGEST, FEATURES, TRAIN_BACKFILL, PREDICT_BACKFILL, EVALUATE],
 }
 

@@ -37,7 +37,7 @@ def test_demo_stores_the_whole_sample(run):
 def test_stored_close_shows_the_split_while_features_see_it_adjusted(pipeline):
     from stockcast.features import make_features
 
-    prices = store.load_prices(store.connect(pipeline.db_url), ["AAPL"], "2005-02-01", "2005-03-31")
+    prices = store.load_prices(store.connect(pipeline.db_url), ["AAPL"], "2004-09-01", "2005-03-31")
     around = prices.set_index("date").loc[["2005-02-25", "2005-02-28"]]
     traded = around["close"].iloc[1] / around["close"].iloc[0]
     adjusted = around["adj_close"].iloc[1] / around["adj_close"].iloc[0]

@@ -1,0 +1,311 @@
+"""The dashboard notebook's sections: live ipywidgets when Voila serves it, or every ticker in turn
+as static output for a run's published snapshot (static HTML has no kernel to run widgets).
+
+Reads only the database (through `store`) and MLflow (through `dashboard.load_train_runs`);
+never trains or fetches. The pieces it shows are built by the pure functions of `dashboard`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from IPython.display import HTML, display
+
+from stockcast import dashboard, evaluate, plots, store
+from stockcast.errors import DatabaseUnavailable
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+LOADING = '<p class="sc-caption">Reading the last train from MLflow…</p>'
+PERIODS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60, "all": None}
+
+
+def open_store(settings) -> tuple[sa.Engine | None, str | None]:
+    """(engine, None) when the database holds prices; else (None, the one sentence to show).
+
+    A missing SQLite file is not created: the dashboard only reads.
+    """
+    url = settings.db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None, dashboard.NO_DATA
+    try:
+        engine = store.connect(url, migrate=False)
+        if store.price_summary(engine).empty:
+            return None, dashboard.NO_DATA
+    except DatabaseUnavailable as error:
+        return None, str(error)
+    except sa.exc.SQLAlchemyError:  # no tables yet: nothing has run against this database
+        return None, dashboard.NO_DATA
+    return engine, None
+
+
+def show_figure(figure) -> None:
+    """Display a figure as plotly's mime bundle (Voila's plotly extension renders it, and
+    runner.publish turns it into a div), never the renderer that inlines plotly.js."""
+    payload = json.loads(figure.to_json())
+    payload["config"] = PLOTLY_CONFIG
+    display({PLOTLY_MIME: payload, "text/plain": figure.layout.title.text or ""}, raw=True)
+
+
+@dataclass
+class TickerData:
+    prices: pd.DataFrame
+    preds: pd.DataFrame
+    evals: pd.DataFrame  # with as_of_close
+
+
+class Dashboard:
+    """The notebook's sections, one `show_*` call each; `message` is set when there is no data."""
+
+    def __init__(
+        self,
+        settings,
+        tickers=(),
+        as_of=None,
+        date_from=None,
+        date_to=None,
+        static=False,
+        reports_url="reports",
+        run_id=None,
+        window=dashboard.WINDOW,
+    ):
+        self.settings, self.as_of, self.static, self.window = settings, as_of, static, window
+        self.reports_url, self.run_id = reports_url, run_id
+        self.engine, self.message = open_store(settings)
+        self._cache: dict[str, TickerData] = {}
+        self._train_runs: pd.DataFrame | None = None
+        self.mlflow_problem: str | None = None
+        self._mlflow_lock = threading.Lock()
+        if self.engine is None:
+            return
+        summary = store.price_summary(self.engine)
+        self.tickers = [t for t in summary["ticker"] if not tickers or t in tickers]
+        if not self.tickers:
+            self.message = dashboard.NO_DATA
+            return
+        last = summary["last_date"].max()
+        self.last_date = min(last, pd.Timestamp(as_of)) if as_of else last
+        start, end = dashboard.default_range(self.last_date)
+        self.date_from = pd.Timestamp(date_from) if date_from else start
+        self.date_to = pd.Timestamp(date_to) if date_to else end
+        if not static:
+            self._build_widgets()
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def data(self, ticker: str) -> TickerData:
+        """One ticker's stored rows as of the view's date, read once."""
+        if ticker not in self._cache:
+            prices = store.load_prices(self.engine, [ticker])
+            preds = store.load_predictions(self.engine, [ticker])
+            evals = evaluate.add_as_of_close(store.load_evaluations(self.engine, [ticker]), prices)
+            cut = dashboard.cut_to_as_of(prices, preds, evals, self.as_of)
+            self._cache[ticker] = TickerData(*cut)
+        return self._cache[ticker]
+
+    def train_runs(self) -> pd.DataFrame:
+        with self._mlflow_lock:  # the leaderboard's loader thread and the widgets share it
+            return self._load_train_runs()
+
+    def _load_train_runs(self) -> pd.DataFrame:
+        if self._train_runs is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    logging.getLogger("mlflow").setLevel(logging.ERROR)
+                    self._train_runs = dashboard.load_train_runs(self.settings)
+            except Exception as error:  # MLflow down must not take the rest of the page with it
+                reason = (str(error).strip().splitlines() or [""])[0][:200]
+                self.mlflow_problem = f"MLflow is unavailable ({type(error).__name__}: {reason})"
+                self._train_runs = pd.DataFrame()
+        return self._train_runs
+
+    # --- what one ticker shows ---------------------------------------------------------------
+
+    def headline(self, ticker: str) -> str:
+        one = self.data(ticker)
+        return dashboard.headline_html(dashboard.latest_headline(one.preds, one.prices), ticker)
+
+    def price_figure(self, ticker: str, start=None, end=None):
+        one = self.data(ticker)
+        prices, preds = dashboard.cut_to_range(
+            one.prices, one.preds, start or self.date_from, end or self.date_to
+        )
+        return plots.price_figure(prices, preds, ticker)
+
+    def track_record(self, ticker: str, start=None, end=None):
+        """(figure, caption) of the rolling track record in [start, end], or None without any."""
+        evals = self.data(ticker).evals
+        if evals.empty:
+            return None
+        record = dashboard.rolling_track_record(evals, self.window)
+        start, end = pd.Timestamp(start or self.date_from), pd.Timestamp(end or self.date_to)
+        shown = record[(record["target_date"] >= start) & (record["target_date"] <= end)]
+        figure = plots.track_record_figure(shown if len(shown) else record, ticker, self.window)
+        return figure, dashboard.track_record_caption(evals, self.window)
+
+    def leaderboard(self, ticker: str) -> str:
+        runs = self.train_runs()
+        if self.mlflow_problem:
+            return f'<p class="sc-caption">{html.escape(self.mlflow_problem)}</p>'
+        return dashboard.leaderboard_html(*dashboard.leaderboard(runs, ticker, self.as_of))
+
+    def runs(self) -> str:
+        runs = store.recent_runs(self.engine, 10)
+        this_run = (runs["run_id"] == self.run_id) & (runs["status"] == "running")
+        runs.loc[this_run, "status"] = "running (this snapshot)"
+        items = store.run_items(self.engine, runs["run_id"]) if len(runs) else pd.DataFrame()
+        reports = {
+            run.run_id: dashboard.report_files(run.report_dir, run.run_id == self.run_id)
+            for run in runs.itertuples()
+        }
+        return dashboard.runs_table_html(runs, items, reports, self.reports_url)
+
+    # --- the notebook's sections -------------------------------------------------------------
+
+    def show_controls(self) -> None:
+        """The ticker and date controls, or the snapshot's note, or the no-data sentence."""
+        if self.message:
+            display(HTML(dashboard.no_data_html(self.message)))
+        elif self.static:
+            made = f" of run {self.run_id}" if self.run_id else ""
+            note = (
+                f"Snapshot{made}, data up to {self.last_date:%Y-%m-%d}: every ticker, prices "
+                f"from {self.date_from:%Y-%m-%d}. Serve the dashboard "
+                "(<code>python -m runner dashboard</code>) to explore."
+            )
+            display(HTML(f'{dashboard.CSS}<p class="sc-caption">{note}</p>'))
+        else:
+            display(self.controls)
+
+    def show_headline(self) -> None:
+        def every_ticker():
+            found = [self.data(t) for t in self.tickers]
+            headlines = [dashboard.latest_headline(d.preds, d.prices) for d in found]
+            display(HTML(dashboard.headlines_table_html([h for h in headlines if h])))
+
+        self._section("Latest forecast", "headline_box", every_ticker)
+
+    def show_prices(self) -> None:
+        def every_ticker():
+            for ticker in self.tickers:
+                show_figure(self.price_figure(ticker))
+
+        self._section("Price history and forecasts", "price_box", every_ticker)
+
+    def show_track_record(self) -> None:
+        def every_ticker():
+            for ticker in self.tickers:
+                found = self.track_record(ticker)
+                if found:
+                    display(HTML(f'<p class="sc-caption">{ticker}: {found[1]}</p>'))
+                    show_figure(found[0])
+
+        self._section("Track record", "track_box", every_ticker)
+
+    def show_leaderboard(self) -> None:
+        def every_ticker():
+            display(HTML("".join(self.leaderboard(t) for t in self.tickers)))
+
+        self._section("Model leaderboard: the last train", "leaderboard_box", every_ticker)
+
+    def show_runs(self) -> None:
+        if not self.message:
+            display(HTML(f"<h2>Recent runs</h2>{self.runs()}"))
+
+    def _section(self, title: str, widget: str, every_ticker) -> None:
+        if self.message:
+            return
+        display(HTML(f"<h2>{title}</h2>"))
+        if self.static:
+            every_ticker()
+        else:
+            display(getattr(self, widget))
+
+    # --- live widgets ----------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        import ipywidgets as widgets
+
+        wide = widgets.Layout(width="auto")
+        self.ticker_box = widgets.Dropdown(
+            options=self.tickers, value=self.tickers[0], description="Ticker", layout=wide
+        )
+        self.from_box = widgets.DatePicker(
+            value=self.date_from.date(), description="From", layout=wide
+        )
+        self.to_box = widgets.DatePicker(value=self.date_to.date(), description="To", layout=wide)
+        self.period_box = widgets.ToggleButtons(
+            options=list(PERIODS),
+            value=f"{dashboard.DEFAULT_MONTHS}M",
+            style={"button_width": "48px"},
+        )
+        self.controls = widgets.HBox(
+            [self.ticker_box, self.from_box, self.to_box, self.period_box],
+            layout=widgets.Layout(flex_flow="row wrap", gap="12px", align_items="center"),
+        )
+        self.headline_box = widgets.HTML()
+        self.price_box, self.track_box = widgets.Output(), widgets.Output()
+        self.leaderboard_box = widgets.HTML()
+        self.ticker_box.observe(lambda _: self.refresh(), names="value")
+        self.from_box.observe(lambda _: self._on_dates(), names="value")
+        self.to_box.observe(lambda _: self._on_dates(), names="value")
+        self.period_box.observe(lambda change: self._on_period(change["new"]), names="value")
+        self.refresh()
+        # Importing MLflow is the slowest step of the page: load the leaderboard behind it.
+        threading.Thread(target=self._fill_leaderboard, daemon=True).start()
+
+    def _fill_leaderboard(self) -> None:
+        self.train_runs()
+        self.leaderboard_box.value = self.leaderboard(self.ticker_box.value)
+
+    def _on_period(self, period) -> None:
+        if period is None:
+            return
+        months = PERIODS[period]
+        first = self.data(self.ticker_box.value).prices["date"].min()
+        start = first if months is None else self.last_date - pd.DateOffset(months=months)
+        self._setting_period = True  # one redraw for both pickers, and keep the button lit
+        try:
+            self.to_box.value = self.last_date.date()
+            self.from_box.value = pd.Timestamp(start).date()
+        finally:
+            self._setting_period = False
+        self.refresh(dates_only=True)
+
+    def _on_dates(self) -> None:
+        if getattr(self, "_setting_period", False) or not (
+            self.from_box.value and self.to_box.value
+        ):
+            return
+        self.period_box.value = None  # a hand-picked range is no preset period
+        self.refresh(dates_only=True)
+
+    def refresh(self, dates_only: bool = False) -> None:
+        """Redraw what depends on the ticker (and the dates) from the cached frames."""
+        ticker = self.ticker_box.value
+        start, end = pd.Timestamp(self.from_box.value), pd.Timestamp(self.to_box.value)
+        if not dates_only:
+            self.headline_box.value = self.headline(ticker)
+            self.leaderboard_box.value = (
+                LOADING if self._train_runs is None else self.leaderboard(ticker)
+            )
+        with self.price_box:
+            self.price_box.clear_output(wait=True)
+            show_figure(self.price_figure(ticker, start, end))
+        with self.track_box:
+            self.track_box.clear_output(wait=True)
+            found = self.track_record(ticker, start, end)
+            if found is None:
+                display(HTML(f'<p class="sc-caption">{ticker}: nothing evaluated yet.</p>'))
+            else:
+                display(HTML(f'<p class="sc-caption">{found[1]}</p>'))
+                show_figure(found[0])
