@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from runner import publish
 from runner.execute import StageFailure, declared_parameters, run_notebook
 from runner.lock import hold_lock
-from runner.runs import RunRecord, StageRecord, new_run_id, write_params
+from runner.runs import RunRecord, StageRecord, close_abandoned, new_run_id, write_params
 from runner.stages import Stage, stage_parameters
 from stockcast import store
 from stockcast.config import NOTEBOOKS_DIR, Settings
@@ -37,6 +37,15 @@ def _failed_tickers(engine, run_id: str) -> dict[str, str]:
     items = store.run_items(engine, [run_id])
     failed = items[items["status"] == "failed"]
     return {row.ticker: f"{row.stage}: {row.error}" for row in failed.itertuples()}
+
+
+def _first_failure(failed: dict[str, str]) -> str:
+    """One line for a run where every ticker failed: the first reason and how many more."""
+    ticker = sorted(failed)[0]
+    more = len(failed) - 1
+    return f"{ticker}: {failed[ticker]}" + (
+        f" (and {more} more: `python -m runner status` lists them)" if more else ""
+    )
 
 
 def _skip_reason(stage: Stage, engine, common: dict) -> tuple[str | None, dict]:
@@ -77,7 +86,8 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
     run_id = new_run_id(plan.kind)
     with hold_lock(settings, run_id):
         engine = store.connect(settings.db_url)
-        for abandoned in store.mark_abandoned(engine):
+        for abandoned in store.mark_abandoned(engine):  # under the lock: their holders died
+            close_abandoned(settings.runs_dir / abandoned)
             log(f"marked run {abandoned} as abandoned: its holder died")
         folder = settings.runs_dir / run_id
         folder.mkdir(parents=True)
@@ -124,12 +134,15 @@ def _execute_stages(plan, settings, engine, record: RunRecord, common: dict) -> 
         record.failed_tickers = sorted(failed)
         record.save()
         remaining = [t for t in common["tickers"] if t not in failed]
+        outcome = "ok" if remaining else "done, every ticker failed"
         log(
-            f"[{stage.name}] ok in {time.monotonic() - started:.0f}s"
-            + (f"; failed: {', '.join(sorted(failed))}" if failed else "")
+            f"[{stage.name}] {outcome} in {time.monotonic() - started:.0f}s"
+            + (f"; failed so far: {', '.join(sorted(failed))}" if failed and remaining else "")
         )
         if not remaining:
-            log(f"every ticker has failed by stage {stage.name}: stopping")
+            log(
+                f"every ticker has failed by stage {stage.name}, stopping: {_first_failure(failed)}"
+            )
             status = "failed"
             break
         common = {**common, "tickers": remaining}

@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--start", type=_date, required=True, help="first as-of session")
     sub.add_argument("--end", type=_date, required=True, help="last as-of session")
     sub = add("dashboard", help="serve the Voila dashboard")
-    sub.add_argument("--port", type=int, default=8866)
+    sub.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
+    sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sub.add_argument("--token", help="require this token (?token=...) to open the dashboard")
+    sub = add("api", help="serve the read-only prediction API (FastAPI)")
+    sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--host", default="127.0.0.1")
     sub = add("status", help="the last runs and their per-ticker failures")
     sub.add_argument("--limit", type=int, default=10)
@@ -180,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dashboard":
             from runner.dashboard import serve
 
-            return serve(args.host, args.port)
+            return serve(args.host, args.port, args.token)
+        if args.command == "api":
+            from runner.api import serve as serve_api
+
+            return serve_api(args.host, args.port)
         settings = load_settings()
         plan = plan_run(args, load_pipeline_config(getattr(args, "config", None)))
         return execute_plan(plan, settings)

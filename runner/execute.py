@@ -32,14 +32,15 @@ def ensure_kernel() -> str:
     """Install (once) a kernelspec named `stockcast` that runs this very interpreter."""
     folder = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec = {
-        # The log level keeps the kernel's start-up warnings out of cron logs; errors still show.
+        # Keeps the kernel's start-up and shutdown chatter out of cron logs: a failing cell is
+        # reported by papermill from the executed notebook, not by the kernel's log.
         "argv": [
             sys.executable,
             "-m",
             "ipykernel_launcher",
             "-f",
             "{connection_file}",
-            "--IPKernelApp.log_level=ERROR",
+            "--IPKernelApp.log_level=CRITICAL",
         ],
         "display_name": "Python 3 (stockcast)",
         "language": "python",

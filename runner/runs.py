@@ -66,6 +66,18 @@ class RunRecord:
         _write_json(self.folder / "run.json", payload)
 
 
+def close_abandoned(folder: Path) -> None:
+    """Mark the `run.json` of a run whose process died as `abandoned`, if it is still running."""
+    path = folder / "run.json"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if payload.get("status") == "running":
+        payload["status"] = "abandoned"
+        _write_json(path, payload)
+
+
 def write_params(folder: Path, resolved: dict) -> Path:
     """`params.json`: the resolved parameters of every stage and the code's git commit."""
     path = folder / "params.json"

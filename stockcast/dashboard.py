@@ -235,25 +235,10 @@ LEADERBOARD_COLUMNS = {
 
 
 def load_train_runs(settings, max_results: int = 5000) -> pd.DataFrame:
-    """The newest train runs MLflow holds (all `stockcast-*` experiments), newest first; empty
-    when its SQLite store does not exist yet (the dashboard creates nothing)."""
-    import mlflow
-
+    """The newest train runs in MLflow, newest first (see tracking.search_runs)."""
     from stockcast import tracking
 
-    uri = settings.tracking_uri
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        return pd.DataFrame()
-    client = tracking.configure(settings)
-    experiments = client.search_experiments(filter_string="name LIKE 'stockcast-%'")
-    if not experiments:
-        return pd.DataFrame()
-    return mlflow.search_runs(
-        experiment_ids=[e.experiment_id for e in experiments],
-        filter_string=f"tags.`{tracking.TAG_STAGE}` = '{STAGE}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=max_results,
-    )
+    return tracking.search_runs(settings, STAGE, max_results)
 
 
 def leaderboard(train_runs: pd.DataFrame, ticker: str, as_of=None) -> tuple[pd.DataFrame, dict]:

@@ -37,7 +37,7 @@ def open_store(settings) -> tuple[sa.Engine | None, str | None]:
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         return None, dashboard.NO_DATA
     try:
-        engine = store.connect(url, migrate=False)
+        engine = store.connect_read_only(url)
         if store.price_summary(engine).empty:
             return None, dashboard.NO_DATA
     except DatabaseUnavailable as error:

@@ -6,14 +6,10 @@ Pure: the long prices frame in, the long features frame out (`make_features`); n
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import numpy as np
 import pandas as pd
-
-# pandas-ta 0.4 sets a pandas option that pandas 3 deprecated, at import: nothing we can act on.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import pandas_ta as ta
 
 from stockcast.calendar import next_sessions
 
@@ -94,10 +90,23 @@ def make_features(prices: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@cache
+def _pandas_ta():
+    """pandas-ta, imported on first use: it loads numba (slow), which readers of stored
+    features (the dashboard) never need."""
+    # pandas-ta 0.4 sets a pandas option that pandas 3 deprecated, at import: nothing to act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pandas_ta
+
+    return pandas_ta
+
+
 def compute_indicators(rows: pd.DataFrame) -> pd.DataFrame:
     """Every feature of one ticker's adjusted rows (sorted by date), each at most looking back."""
     if len(rows) < WARMUP_SESSIONS:  # pandas-ta returns None when a window exceeds the data
         return pd.DataFrame(np.nan, index=rows.index, columns=list(FEATURE_COLUMNS))
+    ta = _pandas_ta()
     close, high, low = rows["adj_close"], rows["adj_high"], rows["adj_low"]
     log_close = np.log(close)
     ret_1d = log_close.diff()

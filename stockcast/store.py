@@ -378,8 +378,8 @@ def _dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame
 
 
-def _filtered(table: sa.Table, date_column: str, tickers, start, end):
-    query = sa.select(table)
+def _window(query, table, date_column: str, tickers, start, end):
+    """`query` restricted to the tickers and to dates in [start, end], ordered by ticker, date."""
     if tickers is not None:
         query = query.where(table.c.ticker.in_(list(tickers)))
     if start is not None:
@@ -389,44 +389,95 @@ def _filtered(table: sa.Table, date_column: str, tickers, start, end):
     return query.order_by(table.c.ticker, table.c[date_column])
 
 
+def _filtered(table: sa.Table, date_column: str, tickers, start, end):
+    return _window(sa.select(table), table, date_column, tickers, start, end)
+
+
+def _page(query, limit: int | None, offset: int):
+    return query.limit(limit).offset(offset) if limit is not None else query.offset(offset)
+
+
 def load_prices(engine: Engine, tickers=None, start=None, end=None) -> pd.DataFrame:
     """Stored prices as the canonical long frame (dates as naive Timestamps)."""
     frame = _read(engine, _filtered(stock_price, "date", tickers, start, end))
     return _dates(frame, "date")
 
 
-def load_predictions(engine: Engine, tickers=None, start=None, end=None) -> pd.DataFrame:
-    """`stock_pred` rows with target_date in [start, end]."""
-    query = _filtered(stock_pred, "target_date", tickers, start, end)
-    return _dates(_read(engine, query.order_by(stock_pred.c.model)), "target_date", "as_of_date")
+def load_predictions(
+    engine: Engine, tickers=None, start=None, end=None, limit: int | None = None, offset: int = 0
+) -> pd.DataFrame:
+    """`stock_pred` rows with target_date in [start, end], optionally one page of them."""
+    query = _filtered(stock_pred, "target_date", tickers, start, end).order_by(stock_pred.c.model)
+    return _dates(_read(engine, _page(query, limit, offset)), "target_date", "as_of_date")
 
 
-def load_evaluations(engine: Engine, tickers=None, start=None, end=None) -> pd.DataFrame:
-    """`stock_pred_eval` rows joined with their prediction's as-of date, close and champion flag."""
+def _evaluations_query(tickers, start, end):
+    keys = ("ticker", "target_date", "model")
     query = sa.select(
         stock_pred_eval,
         stock_pred.c.as_of_date,
         stock_pred.c.is_champion,
         stock_pred.c.pred_lower,
         stock_pred.c.pred_upper,
-    ).join(
-        stock_pred,
-        sa.and_(
-            stock_pred.c.ticker == stock_pred_eval.c.ticker,
-            stock_pred.c.target_date == stock_pred_eval.c.target_date,
-            stock_pred.c.model == stock_pred_eval.c.model,
-        ),
-    )
-    if tickers is not None:
-        query = query.where(stock_pred_eval.c.ticker.in_(list(tickers)))
-    if start is not None:
-        query = query.where(stock_pred_eval.c.target_date >= pd.Timestamp(start).date())
-    if end is not None:
-        query = query.where(stock_pred_eval.c.target_date <= pd.Timestamp(end).date())
-    query = query.order_by(
-        stock_pred_eval.c.ticker, stock_pred_eval.c.target_date, stock_pred_eval.c.model
+    ).join(stock_pred, sa.and_(*(stock_pred.c[k] == stock_pred_eval.c[k] for k in keys)))
+    query = _window(query, stock_pred_eval, "target_date", tickers, start, end)
+    return query.order_by(stock_pred_eval.c.model)
+
+
+def load_evaluations(
+    engine: Engine, tickers=None, start=None, end=None, limit: int | None = None, offset: int = 0
+) -> pd.DataFrame:
+    """`stock_pred_eval` rows joined with their prediction's as-of date, interval and champion
+    flag, with target_date in [start, end], optionally one page of them."""
+    query = _page(_evaluations_query(tickers, start, end), limit, offset)
+    return _dates(_read(engine, query), "target_date", "as_of_date")
+
+
+def count_predictions(engine: Engine, ticker: str, start=None, end=None) -> int:
+    """How many `stock_pred` rows `load_predictions` would return unpaged."""
+    query = _filtered(stock_pred, "target_date", [ticker], start, end).order_by(None)
+    return _count_query(engine, query)
+
+
+def count_evaluations(engine: Engine, ticker: str, start=None, end=None) -> int:
+    """How many rows `load_evaluations` would return unpaged."""
+    return _count_query(engine, _evaluations_query([ticker], start, end).order_by(None))
+
+
+def _count_query(engine: Engine, query) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+
+
+def latest_predictions(engine: Engine, ticker: str) -> pd.DataFrame:
+    """Every candidate's row for the ticker's newest target session, with the as-of close."""
+    newest = sa.select(sa.func.max(stock_pred.c.target_date)).where(stock_pred.c.ticker == ticker)
+    query = (
+        sa.select(stock_pred, stock_price.c.close.label("as_of_close"))
+        .outerjoin(
+            stock_price,
+            sa.and_(
+                stock_price.c.ticker == stock_pred.c.ticker,
+                stock_price.c.date == stock_pred.c.as_of_date,
+            ),
+        )
+        .where(stock_pred.c.ticker == ticker, stock_pred.c.target_date == newest.scalar_subquery())
+        .order_by(stock_pred.c.model)
     )
     return _dates(_read(engine, query), "target_date", "as_of_date")
+
+
+def last_successful_run(engine: Engine) -> dict | None:
+    """The newest run that finished with every ticker ok."""
+    query = (
+        sa.select(pipeline_run)
+        .where(pipeline_run.c.status == "ok")
+        .order_by(pipeline_run.c.started_at.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
 
 
 def load_params(engine: Engine, tickers=None, as_of=None) -> pd.DataFrame:
@@ -453,6 +504,37 @@ def price_summary(engine: Engine) -> pd.DataFrame:
         .order_by(stock_price.c.ticker)
     )
     return _dates(_read(engine, query), "first_date", "last_date")
+
+
+def connect_read_only(url: str) -> Engine:
+    """An engine that cannot write: SQLite opened read-only (never created), PostgreSQL sessions
+    in read-only transactions. No migration is applied; DatabaseUnavailable if unreachable."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise DatabaseUnavailable(f"database {url} does not exist yet: run `make run` first")
+        import sqlite3
+
+        def opener():
+            return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+
+        engine = sa.create_engine("sqlite://", creator=opener)
+    else:  # keep options the URL already sets (a search_path, say) beside read-only
+        parsed = sa.engine.make_url(url)
+        options = " ".join(
+            filter(None, [parsed.query.get("options"), "-c default_transaction_read_only=on"])
+        )
+        engine = sa.create_engine(
+            parsed.difference_update_query(["options"]),
+            pool_pre_ping=True,
+            connect_args={"options": options},
+        )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unreachable(url, exc) from None
+    return engine
 
 
 def recent_runs(engine: Engine, limit: int = 10) -> pd.DataFrame:
@@ -496,10 +578,14 @@ def pending_retunes(engine: Engine) -> list[str]:
 # --- the run lock on PostgreSQL ---------------------------------------------------------------
 
 
-def _advisory_key(url: str) -> int:
+def _advisory_key(conn: Connection) -> int:
+    """One lock per database and schema, however the URL spells the server's name."""
     import hashlib
 
-    digest = hashlib.sha256(mask_url(url).encode()).digest()
+    where = conn.execute(
+        sa.text("SELECT current_database() || '.' || coalesce(current_schema(), '')")
+    ).scalar()
+    digest = hashlib.sha256(f"stockcast.pipeline:{where}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -511,21 +597,44 @@ def _unreachable(url: str, exc: Exception) -> DatabaseUnavailable:
     )
 
 
-def try_advisory_lock(url: str) -> Connection | None:
+def _lock_connection(url: str, name: str | None = None) -> Connection:
+    args = {"application_name": name[:63]} if name else {}
+    try:
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args).connect()
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unreachable(url, exc) from None
+
+
+def try_advisory_lock(url: str, holder: str) -> Connection | None:
     """A connection holding this database's pipeline advisory lock, or None if another holds it.
 
     The lock lives as long as the connection: close it to release, or die and it is released.
+    The connection's application name is `holder`, so a refused run can name who holds it.
     """
-    try:
-        conn = sa.create_engine(url, poolclass=sa.pool.NullPool).connect()
-    except sa.exc.SQLAlchemyError as exc:
-        raise _unreachable(url, exc) from None
-    got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(url)})
+    conn = _lock_connection(url, holder)
+    got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(conn)})
     if got.scalar():
         conn.commit()
         return conn
     conn.close()
     return None
+
+
+def advisory_lock_holder(url: str) -> str | None:
+    """The `holder` given by the session that holds the pipeline lock, if this role can see it."""
+    query = sa.text(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid::bigint = :high AND l.objid::bigint = :low"
+    )
+    try:
+        with _lock_connection(url) as conn:
+            key = _advisory_key(conn) & 0xFFFFFFFFFFFFFFFF
+            holder = conn.execute(query, {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar()
+    except (sa.exc.SQLAlchemyError, DatabaseUnavailable):
+        return None
+    return holder or None
 
 
 def running_run(url: str) -> str | None:

@@ -11,6 +11,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import pandas as pd
 
@@ -250,13 +251,16 @@ def log_trainings(
     return logged, failures
 
 
-def forecast_logged(logged: list[dict], rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def forecast_logged(
+    settings: Settings, logged: list[dict], rows: pd.DataFrame
+) -> tuple[pd.DataFrame, dict]:
     """Each ticker's forecasts from the models its train logged: the champion through the
     registry (see champion_uri), the other candidates from their logged models.
 
     rows: the as-of feature row of each ticker. Returns (ticker, as_of_date, model,
     pred_return, lower_return, upper_return, is_champion, model_version; failures).
     """
+    configure(settings)  # else MLflow would look in (and create) ./mlflow.db
     parts, failures = [], {}
     for entry in logged:
         ticker = entry["ticker"]
@@ -353,6 +357,26 @@ def log_evaluation(summary: pd.DataFrame, alerts: pd.DataFrame, run_id: str) -> 
             mlflow.log_metrics(metrics)
             run_ids.append(run.info.run_id)
     return run_ids
+
+
+def search_runs(settings: Settings, stage: str, max_results: int = 5000) -> pd.DataFrame:
+    """The newest runs of a stage across every `stockcast-*` experiment, newest first; empty
+    when the SQLite tracking store does not exist yet (readers never create it)."""
+    import mlflow
+
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return pd.DataFrame()
+    client = configure(settings)
+    experiments = client.search_experiments(filter_string="name LIKE 'stockcast-%'")
+    if not experiments:
+        return pd.DataFrame()
+    return mlflow.search_runs(
+        experiment_ids=[e.experiment_id for e in experiments],
+        filter_string=f"tags.`{TAG_STAGE}` = '{stage}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=max_results,
+    )
 
 
 def log_summary(name: str, run_id: str, stage: str, metrics: dict, tags: dict | None = None):

@@ -1,4 +1,4 @@
-"""The notebook templates: committed clean, thin, and accepting every parameter the runner passes."""
+"""Notebook templates: committed clean, thin, accepting every parameter the runner passes."""
 
 from __future__ import annotations
 

@@ -155,7 +155,11 @@ def test_a_drop_alert_makes_the_next_daily_run_retune_that_ticker(outputs):
     reason, _ = _skip_reason(RETUNE, engine, common)
     assert reason == "no performance-drop alert to act on"
     store.start_run(engine, "daily-20130228T220000Z-aaaaaa", "daily", "2013-02-28", "/r")
-    store.record_items(engine, "daily-20130228T220000Z-aaaaaa", "alert",
-                       {"MSFT": ("alert", "MSFT: champion 8% behind naive: retune MSFT")})
+    store.record_items(
+        engine,
+        "daily-20130228T220000Z-aaaaaa",
+        "alert",
+        {"MSFT": ("alert", "MSFT: champion 8% behind naive: retune MSFT")},
+    )
     reason, retune = _skip_reason(RETUNE, engine, common)
     assert reason is None and retune["tickers"] == ["MSFT"]

@@ -182,3 +182,31 @@ def test_unreachable_database_is_one_line_with_the_password_masked():
 def test_bad_database_url_is_reported_not_raised_raw(tmp_path):
     with pytest.raises(DatabaseUnavailable, match="unreachable"):
         store.connect(f"sqlite:///{tmp_path}/no/such/dir/../../../{'x' * 5}/\0.db")
+
+
+def test_read_only_connections_cannot_write(db_url):
+    engine = store.connect(db_url)
+    store.save_prices(engine, _prices(), "sample")
+    reader = store.connect_read_only(db_url)
+    assert len(store.load_prices(reader)) == 3
+    with pytest.raises(sa.exc.DBAPIError):
+        store.save_prices(reader, _prices(close=99.0), "sample")
+    assert store.load_prices(engine)["close"].tolist() == [10.0] * 3
+
+
+def test_read_only_never_creates_a_missing_database(tmp_path):
+    with pytest.raises(DatabaseUnavailable, match="does not exist yet: run `make run`"):
+        store.connect_read_only(f"sqlite:///{tmp_path / 'none.db'}")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_paged_reads_and_latest_predictions(db_url):
+    engine = store.connect(db_url)
+    store.save_prices(engine, _prices(), "sample")
+    store.save_predictions(engine, _preds("ridge", target="2013-03-01"), "run-1")
+    store.save_predictions(engine, _preds("naive", target="2013-03-04"), "run-2")
+    page = store.load_predictions(engine, ["AAPL"], limit=2, offset=1)
+    assert len(page) == 2 and store.count_predictions(engine, "AAPL") == 6
+    latest = store.latest_predictions(engine, "AAPL")
+    assert set(latest["target_date"]) == {pd.Timestamp("2013-03-04")}
+    assert latest["as_of_close"].tolist() == [10.0] * 3

@@ -44,7 +44,7 @@ def test_alias_moves_forward_only_and_each_train_keeps_its_version(mlflow_settin
     assert tracking.champion_uri(vars(logged_old)) == f"models:/stockcast-AAA/{logged_old.version}"
     assert tracking.champion_uri(vars(logged_new)) == "models:/stockcast-AAA@champion"
     rows = features.iloc[[369]]
-    forecasts, failures = tracking.forecast_logged([vars(logged_old)], rows)
+    forecasts, failures = tracking.forecast_logged(mlflow_settings, [vars(logged_old)], rows)
     assert failures == {}
     assert sorted(forecasts["model"]) == ["naive", "ridge", "xgboost"]
     champion = forecasts[forecasts["is_champion"]]
@@ -57,7 +57,7 @@ def test_a_missing_champion_fails_its_ticker_alone(mlflow_settings):
     good = vars(tracking.register_champion(tracking.log_training(trained, FAST, "run-a", {})))
     missing = {**good, "ticker": "ZZZ", "version": "999", "alias_moved": False}
     rows = pd.concat([features.iloc[[379]], features.iloc[[379]].assign(ticker="ZZZ")])
-    forecasts, failures = tracking.forecast_logged([good, missing], rows)
+    forecasts, failures = tracking.forecast_logged(mlflow_settings, [good, missing], rows)
     assert set(forecasts["ticker"]) == {"AAA"}
     assert list(failures) == ["ZZZ"]
     assert failures["ZZZ"].startswith("ZZZ: cannot load model models:/stockcast-ZZZ/999")
