@@ -58,6 +58,19 @@ def _skip_reason(stage: Stage, engine, common: dict) -> tuple[str | None, dict]:
     return None, {**common, "tickers": alerted}
 
 
+def _attach_reports(settings: Settings, kind: str, run_id: str, folder) -> None:
+    """The executed notebooks and their HTML as artifacts of an MLflow run named after this one.
+
+    MLflow being down must not fail a run whose results are already stored: it is logged.
+    """
+    from stockcast import tracking
+
+    try:
+        tracking.log_reports(settings, kind, run_id, folder)
+    except Exception as exc:  # noqa: BLE001 - any tracking failure, reported in one line
+        log(f"could not attach the reports to MLflow ({type(exc).__name__}: {exc})".splitlines()[0])
+
+
 def _run_stage(stage: Stage, record: RunRecord, common: dict, plan: RunPlan, settings: Settings):
     declared = declared_parameters(stage.path)
     params = stage_parameters(stage, declared, common, plan.pipeline)
@@ -106,6 +119,7 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
             record.finished_at = datetime.now(UTC).isoformat()
             record.save()
             store.finish_run(engine, run_id, status)
+            _attach_reports(settings, plan.kind, run_id, folder)
             publish.write_index(settings.runs_dir)
             engine.dispose()
     log(f"run {run_id} {status}: {folder / 'run.json'}")

@@ -379,15 +379,6 @@ def search_runs(settings: Settings, stage: str, max_results: int = 5000) -> pd.D
     )
 
 
-def log_summary(name: str, run_id: str, stage: str, metrics: dict, tags: dict | None = None):
-    """One MLflow run holding a stage's summary metrics (tuning, replay, evaluation)."""
-    import mlflow
-
-    clean = {k: float(v) for k, v in metrics.items() if v is not None and pd.notna(v)}
-    with mlflow.start_run(run_name=name, tags={TAG_RUN: run_id, TAG_STAGE: stage, **(tags or {})}):
-        mlflow.log_metrics(clean)
-
-
 def log_reports(settings: Settings, kind: str, run_id: str, folder) -> None:
     """Attach the run's executed notebooks and their HTML to one MLflow run named after it."""
     import mlflow

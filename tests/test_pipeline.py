@@ -111,6 +111,10 @@ def test_mlflow_registry_holds_each_champion(pipeline):
         assert version.tags["stockcast.as_of"] == "2013-03-01"
     experiment = client.get_experiment_by_name("stockcast-demo")
     assert experiment.artifact_location.startswith((pipeline.outputs / "mlartifacts").as_uri())
+    reports = client.search_runs([experiment.experiment_id], "tags.`stockcast.stage` = 'reports'")
+    assert reports[0].info.run_name == pipeline.run_folder.name
+    logged = {a.path for a in client.list_artifacts(reports[0].info.run_id, "reports")}
+    assert {"reports/04_train.ipynb", "reports/04_train.html"} <= logged
     for folder in (REPO, REPO / "notebooks"):  # MLflow's defaults would land in the cwd
         assert not (folder / "mlruns").exists() and not (folder / "mlflow.db").exists()
 
