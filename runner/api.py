@@ -167,6 +167,19 @@ def create_app(db_url: str | None = None) -> FastAPI:
             )
         return ticker
 
+    def page(load, count, ticker: str, start, end, limit: int, offset: int) -> dict:
+        """One page of a ticker's rows in [start, end] and how many there are in all."""
+        ticker = known(ticker)
+        rows = load(engine(), [ticker], start, end, limit, offset)
+        total = count(engine(), ticker, start, end)
+        return {
+            "ticker": ticker,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "items": _records(rows),
+        }
+
     @app.get(
         "/health", response_model=Health, responses={503: {"description": "database unreachable"}}
     )
@@ -224,16 +237,9 @@ def create_app(db_url: str | None = None) -> FastAPI:
         offset: Offset = 0,
     ):
         """Predictions whose target session lies in [start, end], a page at a time."""
-        ticker = known(ticker)
-        rows = store.load_predictions(engine(), [ticker], start, end, limit, offset)
-        total = store.count_predictions(engine(), ticker, start, end)
-        return {
-            "ticker": ticker,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "items": _records(rows),
-        }
+        return page(
+            store.load_predictions, store.count_predictions, ticker, start, end, limit, offset
+        )
 
     @app.get(
         "/evaluations/{ticker}",
@@ -251,16 +257,9 @@ def create_app(db_url: str | None = None) -> FastAPI:
         offset: Offset = 0,
     ):
         """Scored predictions whose target session lies in [start, end], a page at a time."""
-        ticker = known(ticker)
-        rows = store.load_evaluations(engine(), [ticker], start, end, limit, offset)
-        total = store.count_evaluations(engine(), ticker, start, end)
-        return {
-            "ticker": ticker,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "items": _records(rows),
-        }
+        return page(
+            store.load_evaluations, store.count_evaluations, ticker, start, end, limit, offset
+        )
 
     @app.get("/runs", response_model=list[RunWithFailures])
     def runs(limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20):

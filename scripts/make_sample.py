@@ -31,21 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stockcast.sources import PRICE_COLUMNS
+
 OUTPUT = Path(__file__).resolve().parent.parent / "stockcast" / "data" / "sample_prices.csv.gz"
 WHEEL_MEMBER = "bokeh_sampledata/_data/stocks.csv.gz"
 KEEP = ("AAPL", "GOOG", "IBM", "MSFT")
-COLUMNS = [
-    "ticker",
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "dividends",
-    "stock_splits",
-]
+COLUMNS = list(PRICE_COLUMNS)
 # The factor is exact up to float error (~1e-13); the smallest real dividend moves it by ~1e-3.
 FACTOR_NOISE = 1e-6
 # A factor jump of 20 % or more is a split: no regular dividend is a fifth of the share price.
