@@ -148,6 +148,29 @@ def run_chain(args: list[str], outputs: Path) -> dict:
     }
 
 
+def backfill_quality(outputs: Path) -> list[dict]:
+    """Per ticker of a finished backfill: RMSE of each model and of the served forecast
+    relative to naive, and how often naive was served."""
+    from stockcast import store
+
+    evals = store.load_evaluations(store.connect(f"sqlite:///{outputs / 'stockcast.db'}"))
+    evals = evals.assign(squared=(evals["pred_close"] - evals["true_close"]) ** 2)
+    rows = []
+    for ticker, one in evals.groupby("ticker"):
+        rmse = one.groupby("model")["squared"].mean() ** 0.5
+        served = one[one["is_champion"]]
+        rows.append(
+            {
+                "ticker": ticker,
+                "sessions": int(served["target_date"].nunique()),
+                **{f"{m}_vs_naive": round(float(rmse[m] / rmse["naive"]), 4) for m in rmse.index},
+                "served_vs_naive": round(float(served["squared"].mean() ** 0.5 / rmse["naive"]), 4),
+                "naive_served_share": round(float((served["model"] == "naive").mean()), 4),
+            }
+        )
+    return rows
+
+
 def measure_tickers(prices: pd.DataFrame) -> list[dict]:
     """Per ticker, in-process: features and training (walk-forward selection + final fits)."""
     from stockcast import features, train
@@ -212,6 +235,7 @@ def run_bench(n_tickers: int, n_sessions: int) -> dict:
             ],
             scratch / "backfill",
         )
+        backfill["quality"] = backfill_quality(scratch / "backfill")
     synthetic_prices = (
         pd.concat(frame.assign(ticker=ticker) for ticker, frame in universe.items())
         .rename(columns=str.lower)
