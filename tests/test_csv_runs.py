@@ -58,6 +58,11 @@ def csv_run(tmp_path_factory):
         str(days[-2].date()),
         env=env,
     )
+    # Between the runs the provider re-adjusts SPY's history (a dividend upstream) and drops its
+    # oldest rows: the daily run's ingest must replace SPY's stored history whole.
+    spy = pd.read_csv(folder / "SPY.csv").iloc[10:]
+    spy["Adj Close"] = (spy["Adj Close"] * 0.98).round(4)
+    spy.to_csv(folder / "SPY.csv", index=False)
     daily = run_cli(
         "--config", str(TEST_CONFIG), "daily", "--source", "csv", "--csv-dir", str(folder), env=env
     )
@@ -80,6 +85,15 @@ def test_backfill_rows_let_anyone_compare_the_champion_with_naive(csv_run):
     naive = sq[sq["model"] == "naive"].groupby("ticker")["sq"].mean() ** 0.5
     ratio = champion / naive
     assert ratio.notna().all() and (ratio > 0).all()
+
+
+def test_a_re_adjusted_source_history_replaces_the_stored_one_whole(csv_run):
+    engine, _, _ = csv_run
+    stored = store.load_prices(engine, ["SPY"])
+    assert len(stored) == 440
+    assert (stored["adj_close"] < stored["close"]).all()  # the new adjustment, every row
+    items = store.run_items(engine, store.recent_runs(engine, 1)["run_id"])
+    assert items.set_index(["stage", "ticker"]).loc[("ingest", "SPY"), "status"] == "ok"
 
 
 def test_targets_follow_each_exchange_calendar(csv_run):
