@@ -160,7 +160,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
 
     def known(ticker: str) -> str:
         ticker = _check_ticker(ticker)
-        if ticker not in set(store.price_summary(engine())["ticker"]):
+        if not store.has_ticker(engine(), ticker):
             raise HTTPException(
                 status_code=404,
                 detail=f"unknown ticker {ticker!r}: see /tickers for the stored ones",

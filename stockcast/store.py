@@ -491,6 +491,13 @@ def load_params(engine: Engine, tickers=None, as_of=None) -> pd.DataFrame:
     return _dates(_read(engine, query), "tuned_as_of")
 
 
+def has_ticker(engine: Engine, ticker: str) -> bool:
+    """Whether any price is stored for the ticker (one primary-key lookup, no aggregate)."""
+    query = sa.select(stock_price.c.ticker).where(stock_price.c.ticker == ticker).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
 def price_summary(engine: Engine) -> pd.DataFrame:
     """Per ticker: first and last stored session and the number of rows."""
     query = (

@@ -207,6 +207,7 @@ def test_paged_reads_and_latest_predictions(db_url):
     store.save_predictions(engine, _preds("naive", target="2013-03-04"), "run-2")
     page = store.load_predictions(engine, ["AAPL"], limit=2, offset=1)
     assert len(page) == 2 and store.count_predictions(engine, "AAPL") == 6
+    assert store.has_ticker(engine, "AAPL") and not store.has_ticker(engine, "MSFT")
     latest = store.latest_predictions(engine, "AAPL")
     assert set(latest["target_date"]) == {pd.Timestamp("2013-03-04")}
     assert latest["as_of_close"].tolist() == [10.0] * 3
