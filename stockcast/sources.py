@@ -9,6 +9,7 @@ them (split-adjusted for Yahoo), `adj_close` also dividend-adjusted; everything 
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -51,6 +52,15 @@ CSV_NAMES = {
     "Stock Splits": "stock_splits",
 }
 CSV_LAYOUT = "Date,Open,High,Low,Close[,Adj Close],Volume"
+# Dates as Yahoo's export writes them (YYYY-MM-DD), optionally with the local midnight and UTC
+# offset that yfinance's `history().to_csv()` adds. Anything else is refused: dd/mm/yyyy and
+# mm/dd/yyyy cannot be told apart, and another time of day means intraday bars or a timestamp
+# moved to another zone, whose date may be the session before.
+ISO_DATE = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+# run_item.ticker holds at most 32 characters: the longest label a badly named file gets.
+FILE_LABEL_LENGTH = 32
 
 # Rate limits and network errors are retried with exponential backoff plus jitter, bounded in
 # attempts and total time; module-level so tests (and impatient operators) can shrink them.
@@ -84,15 +94,17 @@ def fetch_prices(
 
     Bad input for the whole command (unknown source, invalid ticker, missing folder, bad dates)
     raises BadInput; a ticker the source cannot serve is recorded in `failures` and skipped.
+    A CSV folder's unusable files (bad names, links, two files for one ticker) are failures of
+    every fetch from it, so they are reported until they are fixed.
     """
-    read = _reader(source, csv_dir, now)
+    read, failures = _reader(source, csv_dir, now)
     tickers = list_tickers(source, csv_dir) if tickers is None else check_tickers(tickers)
     for ticker in tickers:
         exchange_for(ticker)  # an unknown suffix is bad input, before anything is fetched
     start, end = _parse_day(start, "start"), _parse_day(end, "end")
     if start is not None and end is not None and start > end:
         raise BadInput(f"start {start.date()} is after end {end.date()}: swap them")
-    frames, failures = [], {}
+    frames = []
     for ticker in tickers:
         try:
             prices = _clip(read(ticker, start, end), start, end)
@@ -108,20 +120,25 @@ def list_tickers(source: str, csv_dir=None) -> list[str]:
     if source == "sample":
         return list(SAMPLE_TICKERS)
     if source == "csv":
-        return sorted(_csv_files(csv_dir))
+        folder = _csv_folder(csv_dir)
+        if not folder.files:
+            raise BadInput(_no_usable_file(folder))
+        return sorted(folder.files)
     if source == "yfinance":
         raise BadInput("the yfinance source has no ticker universe: give --tickers, e.g. AAPL,MSFT")
     raise BadInput(_unknown_source(source))
 
 
 def _reader(source: str, csv_dir, now):
-    """The per-ticker read function of a source: (ticker, start, end) -> canonical prices."""
+    """The per-ticker read function of a source, (ticker, start, end) -> canonical prices, and
+    the failures known before reading anything (a CSV folder's unusable files)."""
     if source == "sample":
-        return _read_sample
+        return _read_sample, {}
     if source == "csv":
-        return partial(_read_csv, _csv_files(csv_dir))
+        folder = _csv_folder(csv_dir)
+        return partial(_read_csv, folder), dict(folder.problems)
     if source == "yfinance":
-        return partial(_read_yfinance, now=now)
+        return partial(_read_yfinance, now=now), {}
     raise BadInput(_unknown_source(source))
 
 
@@ -211,27 +228,101 @@ def _read_sample(ticker: str, start, end) -> pd.DataFrame:
 # --- csv ----------------------------------------------------------------------------------------
 
 
-def _csv_files(csv_dir) -> dict[str, Path]:
-    """Ticker -> file for every `<TICKER>.csv` in the folder (stems upper-cased)."""
+@dataclass
+class CsvFolder:
+    """A folder of `<TICKER>.csv` files: the file of each usable ticker, and the reason every other
+    `*.csv` entry is refused, keyed by its ticker or, when its name is no ticker, by that name."""
+
+    path: Path
+    files: dict[str, Path]
+    problems: dict[str, str]
+
+
+def _csv_folder(csv_dir) -> CsvFolder:
+    """List the folder once; a bad entry is refused alone, the good ones stay usable."""
+    folder = _check_folder(csv_dir)
+    try:
+        entries = sorted(path for path in folder.iterdir() if path.suffix.lower() == ".csv")
+    except OSError as err:
+        raise BadInput(
+            f"CSV folder '{folder}' cannot be read ({err.strerror}): check its permissions"
+        ) from err
+    named, problems = {}, {}
+    for path in entries:
+        try:
+            named.setdefault(_ticker_of(path), []).append(path)
+        except InvalidTicker as err:
+            problems[_file_label(path.name)] = f"{path.name!r} skipped: {err}; rename the file"
+    files = {}
+    for ticker, paths in named.items():
+        problem = _file_problem(ticker, paths)
+        if problem:
+            problems[ticker] = problem
+        else:
+            files[ticker] = paths[0]
+    return CsvFolder(folder, files, problems)
+
+
+def _check_folder(csv_dir) -> Path:
     if csv_dir is None:
         raise BadInput("the csv source needs a folder: give --csv-dir DIR with <TICKER>.csv files")
     folder = Path(csv_dir).expanduser()
     if not folder.is_dir():
-        raise BadInput(f"CSV folder '{folder}' does not exist: give --csv-dir an existing folder")
-    found = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() == ".csv" and path.is_file():
-            try:
-                found[check_ticker(path.stem)] = path
-            except InvalidTicker as err:
-                raise InvalidTicker(f"{path.name} in {folder}: {err}; rename the file") from err
-    return found
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise BadInput(
+            f"CSV folder '{folder}' {what}: give --csv-dir the folder that holds <TICKER>.csv files"
+        )
+    return folder
 
 
-def _read_csv(files_by_ticker: dict[str, Path], ticker: str, start, end) -> pd.DataFrame:
-    if ticker not in files_by_ticker:
+def _ticker_of(path: Path) -> str:
+    """The ticker a file's stem names, exactly (no spaces around it); else InvalidTicker."""
+    if path.stem != path.stem.strip():
+        raise InvalidTicker(f"ticker {path.stem!r} has spaces around it")
+    return check_ticker(path.stem)
+
+
+def _file_problem(ticker: str, paths: list[Path]) -> str | None:
+    """Why a ticker's file cannot be read, or None.
+
+    Every symbolic link is refused, inside the folder or out: what it points to can change
+    between listing and reading, one leading out can expose any file the user can read (its
+    first cells end up in error messages), and one leading in only repeats another ticker.
+    """
+    if len(paths) > 1:
+        names = ", ".join(path.name for path in paths)
+        return f"{len(paths)} files are named after {ticker}: {names}; keep one of them"
+    path = paths[0]
+    if path.is_symlink():
+        return f"{path.name} is a symbolic link: copy the file itself into the folder"
+    if not path.is_file():
+        return f"{path.name} is not a regular file: remove it from the folder"
+    return None
+
+
+def _file_label(name: str) -> str:
+    """A file name fit to stand for a ticker in failures: printable, at most 32 characters."""
+    label = "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
+    return label if len(label) <= FILE_LABEL_LENGTH else label[: FILE_LABEL_LENGTH - 1] + "…"
+
+
+def _no_usable_file(folder: CsvFolder) -> str:
+    if not folder.problems:
+        return (
+            f"CSV folder '{folder.path}' has no <TICKER>.csv file: add Yahoo Finance exports "
+            "named after their tickers, e.g. AAPL.csv"
+        )
+    first, *others = folder.problems.values()
+    more = f" (and {len(others)} more)" if others else ""
+    return f"CSV folder '{folder.path}' has no usable <TICKER>.csv file: {first}{more}"
+
+
+def _read_csv(folder: CsvFolder, ticker: str, start, end) -> pd.DataFrame:
+    if ticker in folder.problems:
+        raise SourceError(folder.problems[ticker])
+    if ticker not in folder.files:
         raise SourceError(f"no {ticker}.csv in the CSV folder: add the file or drop the ticker")
-    return _read_yahoo_csv(files_by_ticker[ticker], ticker)
+    return _read_yahoo_csv(folder.files[ticker], ticker)
 
 
 def _read_yahoo_csv(path: Path, ticker: str) -> pd.DataFrame:
@@ -276,18 +367,18 @@ def _yahoo_header(name: str) -> str:
 
 
 def _parse_dates(cells: pd.Series, filename: str) -> pd.Series:
-    # A trailing UTC offset (a yfinance export) is dropped: the wall-clock date is the session.
-    local = cells.str.replace(
-        r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$", r"\1", regex=True
-    )
-    dates = pd.to_datetime(local, errors="coerce", format="mixed")
+    """Session dates of ISO cells (see ISO_DATE); the first other cell fails the file."""
+    text = cells.fillna("").str.strip()
+    # The UTC offset is dropped: yfinance stamps a bar at the exchange's local midnight.
+    dates = pd.to_datetime(text.str.extract(ISO_DATE)[0], format="%Y-%m-%d", errors="coerce")
     bad = dates.isna()
     if bad.any():
         row = bad.idxmax()
         raise SourceError(
-            f"{filename} has an unreadable Date on line {row + 2}: {cells[row]!r}; use YYYY-MM-DD"
+            f"{filename} has a Date that is not YYYY-MM-DD on line {row + 2}: {text[row]!r}; "
+            "write dates as YYYY-MM-DD, as Yahoo exports them"
         )
-    return dates.dt.normalize()
+    return dates
 
 
 def _parse_numbers(cells: pd.Series, dates: pd.Series, filename: str, column: str) -> pd.Series:

@@ -6,12 +6,21 @@ None. A ticker's rows are stored only when every check passes.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from stockcast.calendar import calendar_for, sessions
+from stockcast.config import exchange_for
 
 REQUIRED_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 # Relative slack for high/low checks: providers round each field separately.
 TOLERANCE = 1e-6
+# No real quote comes near this: the dearest share (BRK-A) trades under 1e6 USD, the largest
+# numbers Yahoo serves (Bitcoin in Vietnamese dong or Indonesian rupiah) are a few 1e9, and
+# hyperinflated indexes were rebased long before. Above it a price is a typo or an overflow
+# (1e308 passes as a float but its squares are inf, and the features and the models break).
+MAX_PRICE = 1e12
 
 
 def _first_date(rows: pd.DataFrame, mask: pd.Series) -> str:
@@ -60,6 +69,27 @@ def check_missing(ticker: str, rows: pd.DataFrame) -> str | None:
     return None
 
 
+def check_magnitude(ticker: str, rows: pd.DataFrame) -> str | None:
+    """Prices finite and below MAX_PRICE; volumes finite (a missing volume is imputed later)."""
+    for field in PRICE_FIELDS:
+        values = pd.to_numeric(rows[field]).astype("float64")
+        bad = ~np.isfinite(values) | (values.abs() > MAX_PRICE)
+        if bad.any():
+            return (
+                f"{ticker} has an implausible {field} on {_first_date(rows, bad)} "
+                f"({float(values[bad].iloc[0])}): prices must be finite and below {MAX_PRICE:g}; "
+                "fix the source data"
+            )
+    volume = pd.to_numeric(rows["volume"]).astype("float64")
+    bad = np.isinf(volume)
+    if bad.any():
+        return (
+            f"{ticker} has a non-finite volume on {_first_date(rows, bad)} "
+            f"({float(volume[bad].iloc[0])}): fix the source data"
+        )
+    return None
+
+
 def check_positive(ticker: str, rows: pd.DataFrame) -> str | None:
     for field in PRICE_FIELDS:
         bad = rows[field] <= 0
@@ -70,7 +100,26 @@ def check_positive(ticker: str, rows: pd.DataFrame) -> str | None:
             )
     bad = rows["volume"] < 0
     if bad.any():
-        return f"{ticker} has a negative volume on {_first_date(rows, bad)}"
+        return (
+            f"{ticker} has a negative volume on {_first_date(rows, bad)} "
+            f"({rows.loc[bad, 'volume'].iloc[0]}): volumes are at least 0; fix the source data"
+        )
+    return None
+
+
+def check_sessions(ticker: str, rows: pd.DataFrame) -> str | None:
+    """Every row on a session of the ticker's exchange; rows older than its calendar (1990)
+    cannot be checked and pass."""
+    dates = pd.DatetimeIndex(rows["date"])
+    checked = dates >= calendar_for(ticker).first_session.tz_localize(None)
+    bad = pd.Series(checked & ~dates.isin(sessions(ticker, dates.min(), dates.max())), rows.index)
+    if bad.any():
+        first = pd.Timestamp(rows.loc[bad, "date"].iloc[0])
+        return (
+            f"{ticker} has {int(bad.sum())} row(s) on days that are not {exchange_for(ticker)} "
+            f"sessions, first {first.date()} ({first.day_name()}): remove them, or check the "
+            f"dates are {ticker}'s exchange sessions"
+        )
     return None
 
 
@@ -87,7 +136,15 @@ def check_high_low(ticker: str, rows: pd.DataFrame) -> str | None:
     return None
 
 
-CHECKS = (check_duplicates, check_numeric, check_missing, check_positive, check_high_low)
+CHECKS = (
+    check_duplicates,
+    check_numeric,
+    check_missing,
+    check_magnitude,
+    check_positive,
+    check_high_low,
+    check_sessions,
+)
 
 
 def find_problem(ticker: str, rows: pd.DataFrame) -> str | None:

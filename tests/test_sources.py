@@ -218,10 +218,70 @@ def test_csv_null_cells_stay_missing_for_validation(tmp_path):
     assert result.prices[["close", "adj_close"]].isna().sum().tolist() == [1, 1]
 
 
+def not_iso(name: str, line: int, cell: str) -> str:
+    return (
+        f"{name} has a Date that is not YYYY-MM-DD on line {line}: {cell!r}; write dates as "
+        "YYYY-MM-DD, as Yahoo exports them"
+    )
+
+
 def test_csv_unreadable_date_fails(tmp_path):
     write(tmp_path, "MSFT.csv", YAHOO_EXPORT.replace("2020-01-03", "someday"))
     failures = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).failures
-    assert failures["MSFT"].startswith("MSFT.csv has an unreadable Date on line 3: 'someday'")
+    assert failures == {"MSFT": not_iso("MSFT.csv", 3, "someday")}
+
+
+def test_csv_with_day_first_dates_is_refused_not_scrambled(tmp_path):
+    """Every date written dd/mm/yyyy: pandas would read 02/01 as February 1st (37 weekend rows
+    and an as-of months after the real last date); the file is refused at its first date."""
+    days = pd.bdate_range("2013-01-02", "2013-03-01")
+    rows = "".join(f"{day:%d/%m/%Y},10,11,9,10.5,10.5,1000\n" for day in days)
+    write(tmp_path, "MSFT.csv", "Date,Open,High,Low,Close,Adj Close,Volume\n" + rows)
+    result = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path)
+    assert result.failures == {"MSFT": not_iso("MSFT.csv", 2, "02/01/2013")}
+    assert result.prices.empty
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "01/02/2020",  # month first or day first: ambiguous
+        "2020/01/02",
+        "20200102",
+        "2020-1-2",
+        "Jan 2 2020",
+        "2 January 2020",
+        "2020-02-30",  # the shape of a date, not a date
+        "2020-01-02 16:00:00",  # an intraday bar, or a session moved by a time-zone conversion
+        "2020-01-02 00:00:00 EST",
+        "1577923200",
+    ],
+)
+def test_csv_dates_other_than_iso_are_refused_naming_the_file_and_value(tmp_path, cell):
+    write(tmp_path, "MSFT.csv", YAHOO_EXPORT.replace("2020-01-03", cell))
+    failures = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).failures
+    assert failures == {"MSFT": not_iso("MSFT.csv", 3, cell)}
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "2020-01-03",  # Yahoo's export
+        " 2020-01-03 ",
+        "2020-01-03 00:00:00",  # a naive pandas to_csv
+        "2020-01-03T00:00:00",
+        "2020-01-03 00:00:00-05:00",  # yfinance's history().to_csv(): local midnight
+        "2020-01-03 00:00:00+0000",
+        "2020-01-03T00:00:00.000Z",
+    ],
+)
+def test_csv_iso_dates_with_a_midnight_time_are_accepted(tmp_path, cell):
+    write(tmp_path, "MSFT.csv", YAHOO_EXPORT.replace("2020-01-03", cell))
+    result = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path)
+    assert result.failures == {}
+    assert result.prices["date"].tolist() == list(
+        pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"])
+    )
 
 
 def test_csv_yfinance_export_keeps_local_dates_and_actions(tmp_path):
@@ -245,6 +305,96 @@ def test_csv_folder_problems(tmp_path):
         sources.fetch_prices("csv", None)
     failures = sources.fetch_prices("csv", ["MSFT"], csv_dir=tmp_path).failures
     assert failures == {"MSFT": "no MSFT.csv in the CSV folder: add the file or drop the ticker"}
+
+
+def test_csv_dir_that_is_a_file_says_so(tmp_path):
+    path = write(tmp_path, "MSFT.csv", YAHOO_EXPORT)
+    with pytest.raises(BadInput, match="is a file, not a folder") as error:
+        sources.list_tickers("csv", path)
+    assert str(tmp_path) in str(error.value) and "does not exist" not in str(error.value)
+    with pytest.raises(BadInput, match="is a file, not a folder"):
+        sources.fetch_prices("csv", ["MSFT"], csv_dir=path)
+
+
+def test_csv_folder_that_cannot_be_read_is_bad_input(tmp_path, monkeypatch):
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(BadInput, match="cannot be read .*Permission denied"):
+        sources.list_tickers("csv", tmp_path)
+
+
+BAD_NAMES = ("MY FILE.csv", "..csv", "AAPL (1).csv", "x\nimport os.csv", f"{'A' * 40}.csv")
+
+
+def test_a_badly_named_csv_is_skipped_alone_and_reported(tmp_path):
+    write(tmp_path, "GOOD.csv", YAHOO_EXPORT)
+    for name in BAD_NAMES:
+        write(tmp_path, name, YAHOO_EXPORT)
+    assert sources.list_tickers("csv", tmp_path) == ["GOOD"]
+    result = sources.fetch_prices("csv", None, csv_dir=tmp_path)
+    assert result.prices["ticker"].unique().tolist() == ["GOOD"]
+    assert sorted(result.failures) == sorted(
+        ["MY FILE.csv", "..csv", "AAPL (1).csv", "x\\nimport os.csv", "A" * 31 + "…"]
+    )
+    for label, reason in result.failures.items():
+        assert len(label) <= 32  # run_item.ticker is VARCHAR(32)
+        assert "is not a valid symbol" in reason and reason.endswith("rename the file")
+        assert "\n" not in reason
+    assert result.failures["MY FILE.csv"].startswith("'MY FILE.csv' skipped: ticker 'MY FILE'")
+    # The folder's problems are reported on every fetch from it, until the files are fixed.
+    assert "MY FILE.csv" in sources.fetch_prices("csv", ["GOOD"], csv_dir=tmp_path).failures
+
+
+def test_two_files_for_one_ticker_are_refused_naming_both(tmp_path):
+    write(tmp_path, "GOOD.csv", YAHOO_EXPORT)
+    write(tmp_path, "GOODA.csv", YAHOO_EXPORT)
+    write(tmp_path, "gooda.csv", YAHOO_EXPORT.replace("160.619995", "999.0"))
+    assert sources.list_tickers("csv", tmp_path) == ["GOOD"]
+    reason = "2 files are named after GOODA: GOODA.csv, gooda.csv; keep one of them"
+    assert sources.fetch_prices("csv", None, csv_dir=tmp_path).failures == {"GOODA": reason}
+    asked = sources.fetch_prices("csv", ["GOODA"], csv_dir=tmp_path)
+    assert asked.failures == {"GOODA": reason} and asked.prices.empty
+
+
+def test_symbolic_links_are_refused_and_never_read(tmp_path):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    write(folder, "GOOD.csv", YAHOO_EXPORT)
+    outside = write(tmp_path, "prices.txt", YAHOO_EXPORT)  # valid prices: refused all the same
+    (folder / "PASSWD.csv").symlink_to("/etc/passwd")
+    (folder / "OUTSIDE.csv").symlink_to(outside)
+    (folder / "ALIAS.csv").symlink_to(folder / "GOOD.csv")
+    (folder / "GONE.csv").symlink_to(tmp_path / "nowhere.csv")
+    (folder / "SUB.csv").mkdir()
+    assert sources.list_tickers("csv", folder) == ["GOOD"]
+    result = sources.fetch_prices("csv", None, csv_dir=folder)
+    link = "is a symbolic link: copy the file itself into the folder"
+    assert result.failures == {
+        "ALIAS": f"ALIAS.csv {link}",
+        "GONE": f"GONE.csv {link}",
+        "OUTSIDE": f"OUTSIDE.csv {link}",
+        "PASSWD": f"PASSWD.csv {link}",
+        "SUB": "SUB.csv is not a regular file: remove it from the folder",
+    }
+    assert result.prices["ticker"].unique().tolist() == ["GOOD"]
+    assert "PASSWD" in sources.fetch_prices("csv", ["PASSWD"], csv_dir=folder).failures
+
+
+def test_a_folder_without_one_usable_csv_is_bad_input_in_one_line(tmp_path):
+    write(tmp_path, "MY FILE.csv", YAHOO_EXPORT)
+    (tmp_path / "PASSWD.csv").symlink_to("/etc/passwd")
+    with pytest.raises(BadInput) as error:
+        sources.list_tickers("csv", tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"CSV folder '{tmp_path}' has no usable <TICKER>.csv file: ")
+    assert "'MY FILE.csv' skipped" in message and message.endswith("(and 1 more)")
+    assert "\n" not in message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BadInput, match="has no <TICKER>.csv file: add Yahoo Finance exports"):
+        sources.list_tickers("csv", empty)
 
 
 # --- yfinance -----------------------------------------------------------------------------------
@@ -417,3 +567,78 @@ def test_csv_duplicate_dates_are_kept_for_validation_to_reject(tmp_path):
     assert len(fetched.prices) == 3
     _, failures = validate_prices(fetched.prices)
     assert failures["DUP"].startswith("DUP has 1 duplicated date(s), first 2013-03-01")
+
+
+# --- the command line: a bad CSV folder exits 2 in one line before anything is written ---------
+
+SESSIONS_ROWS = "".join(f"2013-02-{day:02d},10,11,9,10.5,10.5,1000\n" for day in (25, 26, 27, 28))
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+
+
+def bad_folder(tmp_path: Path, case: str) -> Path:
+    """A CSV folder with nothing usable in it, one way per case."""
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    if case == "names":
+        write(folder, "MY FILE.csv", HEADER + SESSIONS_ROWS)
+        write(folder, "..csv", HEADER + SESSIONS_ROWS)
+    elif case == "symlink":
+        (folder / "PASSWD.csv").symlink_to("/etc/passwd")
+    elif case == "day-first":
+        days = pd.bdate_range("2013-01-02", "2013-03-01")
+        write(
+            folder,
+            "MSFT.csv",
+            HEADER + "".join(f"{d:%d/%m/%Y},10,11,9,10.5,10.5,1\n" for d in days),
+        )
+    elif case in ("1e309", "1e308"):
+        write(
+            folder,
+            "MSFT.csv",
+            HEADER
+            + SESSIONS_ROWS.replace("10.5,10.5,1000\n2013-02-28", f"{case},10.5,1000\n2013-02-28"),
+        )
+    elif case == "weekend":
+        write(folder, "MSFT.csv", HEADER + SESSIONS_ROWS + "2013-03-02,10,11,9,10.5,10.5,1000\n")
+    elif case == "file":
+        return write(folder, "MSFT.csv", HEADER + SESSIONS_ROWS)
+    return folder
+
+
+UNUSABLE = {
+    "names": "has no usable <TICKER>.csv file: '..csv' skipped: ticker '.' is not a valid",
+    "symlink": "has no usable <TICKER>.csv file: PASSWD.csv is a symbolic link",
+    "day-first": "MSFT.csv has a Date that is not YYYY-MM-DD on line 2: '02/01/2013'",
+    "1e309": "MSFT has an implausible close on 2013-02-27 (inf)",
+    "1e308": "MSFT has an implausible close on 2013-02-27 (1e+308)",
+    "weekend": "MSFT has 1 row(s) on days that are not XNYS sessions, first 2013-03-02",
+    "file": "MSFT.csv' is a file, not a folder",
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE)
+def test_the_planner_refuses_an_unusable_csv_folder_in_one_line(outputs, tmp_path, capsys, case):
+    from runner.cli import main
+
+    folder = bad_folder(tmp_path, case)
+    assert main(["daily", "--source", "csv", "--csv-dir", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
+    assert UNUSABLE[case] in captured.err and captured.out == ""
+    assert not (outputs / "runs").exists() and not (outputs / "stockcast.db").exists()
+
+
+@pytest.mark.parametrize("case", ["day-first", "symlink"])
+def test_cli_refuses_an_unusable_csv_folder_and_writes_nothing(tmp_path, case):
+    """The same, as an operator meets it: a subprocess, exit status 2, one line, no run."""
+    from conftest import pipeline_env, run_cli
+
+    outputs = tmp_path / "outputs"
+    folder = bad_folder(tmp_path, case)
+    result = run_cli(
+        "daily", "--source", "csv", "--csv-dir", str(folder), env=pipeline_env(outputs)
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert UNUSABLE[case] in result.stderr and result.stdout == ""
+    assert not (outputs / "runs").exists() and not (outputs / "stockcast.db").exists()
