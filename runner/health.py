@@ -1,8 +1,8 @@
 """`python -m runner.health [URL]`: the healthchecks of compose.yml's services, one line each.
 
 With a URL (the servers: MLflow, the API, the dashboard, JupyterLab): healthy when a GET of it
-answers 2xx. Without (the `runner` service): healthy when the cron process (supercronic, which
-runs runner/crontab) is alive and the database answers. Exit 0 healthy, 1 not.
+answers 2xx, not a redirect. Without (the `runner` service): healthy when the cron process
+(supercronic, which runs runner/crontab) is alive and the database answers. Exit 0 healthy, 1 not.
 """
 
 from __future__ import annotations
@@ -18,10 +18,20 @@ CRON = "supercronic"
 TIMEOUT = 8  # seconds; compose gives each check 10
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a hop: a server behind a token sends its health route's
+    visitors to its login page, which answers 200 and would pass for healthy."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def check_url(url: str) -> tuple[bool, str]:
-    """Whether a GET of `url` answers 2xx, and what it answered."""
+    """Whether a GET of `url` answers 2xx itself (redirects are not followed), and what it
+    answered."""
+    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+        with opener.open(url, timeout=TIMEOUT) as response:
             return True, f"GET {url} answered {response.status}"
     except urllib.error.HTTPError as error:
         return False, f"GET {url} answered {error.code} {error.reason}"

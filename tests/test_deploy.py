@@ -502,7 +502,11 @@ def test_weekly_fires_on_sundays_only():
 
 class Answer(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 500)
+        if self.path == "/private":  # what a server with a token does: off to its login page
+            self.send_response(302)
+            self.send_header("Location", "/health")
+        else:
+            self.send_response(200 if self.path == "/health" else 500)
         self.end_headers()
 
     def log_message(self, *args):
@@ -511,7 +515,7 @@ class Answer(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web_server():
-    """A server on 127.0.0.1 that answers 200 on /health and 500 elsewhere."""
+    """A server on 127.0.0.1: 200 on /health, a redirect to it on /private, 500 elsewhere."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -532,6 +536,8 @@ def test_the_url_probe_is_healthy_only_on_a_2xx_answer(web_server, capsys):
     assert capsys.readouterr().out == f"healthy: GET {web_server}/health answered 200\n"
     assert health.main([f"{web_server}/fails"]) == 1
     assert capsys.readouterr().out.startswith(f"unhealthy: GET {web_server}/fails answered 500")
+    assert health.main([f"{web_server}/private"]) == 1  # a login page is no health route
+    assert capsys.readouterr().out.startswith(f"unhealthy: GET {web_server}/private answered 302")
     closed = f"http://127.0.0.1:{free_port()}/health"
     assert health.main([closed]) == 1
     assert capsys.readouterr().out.startswith(f"unhealthy: GET {closed} failed (")
