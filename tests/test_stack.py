@@ -263,22 +263,27 @@ def admin_engine() -> sa.Engine:
     )
     try:
         with engine.connect():
-            pass
+            return engine
     except sa.exc.OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0]
-        message = f"PostgreSQL at {mask_url(PG_URL)} is unreachable ({reason})"
-        if os.environ.get("STOCKCAST_TEST_PG_URL"):
-            pytest.fail(f"{message}: STOCKCAST_TEST_PG_URL asks for it")
-        pytest.skip(f"{message}: set STOCKCAST_TEST_PG_URL to a server to run the stack test")
-    return engine
+    message = f"PostgreSQL at {mask_url(PG_URL)} is unreachable ({reason})"
+    if os.environ.get("STOCKCAST_TEST_PG_URL"):
+        pytest.fail(f"{message}: STOCKCAST_TEST_PG_URL asks for it")
+    pytest.skip(f"{message}: set STOCKCAST_TEST_PG_URL to a server to run the stack test")
+
+
+def compose_databases() -> list[str]:
+    """The databases of the postgres service: POSTGRES_DB and those its init script creates."""
+    init = (REPO / "docker" / "postgres-init.sql").read_text()
+    created = re.findall(r"^CREATE DATABASE (\w+)", init, re.MULTILINE | re.IGNORECASE)
+    return [SERVICES["postgres"]["environment"]["POSTGRES_DB"], *created]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     admin = admin_engine()
     suffix = uuid.uuid4().hex[:10]
-    # compose's databases: POSTGRES_DB and those docker/postgres-init.sql creates
-    databases = {"stockcast": f"stockcast_stack_{suffix}", "mlflow": f"mlflow_stack_{suffix}"}
+    databases = {name: f"{name}_stack_{suffix}" for name in compose_databases()}
     created = []
     folder = tmp_path_factory.mktemp("stack")
     stack = Stack(folder, Local(folder, sa.engine.make_url(PG_URL), databases))
