@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import PurePath
 from typing import Annotated, Literal
 
@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from stockcast import store
 from stockcast.config import check_ticker, load_settings
@@ -37,13 +37,21 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page (at 
 Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 
 
+def _utc(moment: datetime) -> datetime:
+    """Run times are written in UTC; SQLite hands them back without their zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
 class Run(BaseModel):
     run_id: str
     kind: str
     as_of_date: date | None
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
+    status: str  # running, ok, partial, failed, abandoned (a killed run found later)
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None  # None while running, or after a run killed outright
 
 
 class Health(BaseModel):
