@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,27 +149,38 @@ def test_no_generated_request_makes_a_server_error(pipeline):
 # --- concurrency ------------------------------------------------------------------------------
 
 
+READERS = """
+import sys, threading
+from stockcast import store
+
+engine, errors = store.connect_read_only(sys.argv[1]), []
+
+def read():
+    try:
+        for _ in range(30):
+            store.price_summary(engine)
+            store.recent_runs(engine, 5)
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+
+readers = [threading.Thread(target=read) for _ in range(10)]
+for reader in readers:
+    reader.start()
+for reader in readers:
+    reader.join()
+sys.exit(errors[0] if errors else 0)
+"""
+
+
 def test_concurrent_readers_do_not_close_each_others_connections(tmp_path):
     """SingletonThreadPool closed connections that other threads still used: 'Cannot operate
-    on a closed database', then a segfault in libsqlite3 (the load test does it over HTTP)."""
+    on a closed database', then a segfault in libsqlite3 (so the readers run in a child)."""
     url = f"sqlite:///{tmp_path / 'stockcast.db'}"
     fill(url)
-    engine, errors = store.connect_read_only(url), []
-
-    def read() -> None:
-        try:
-            for _ in range(30):
-                store.price_summary(engine)
-                store.recent_runs(engine, 5)
-        except Exception as exc:  # noqa: BLE001 - any failure in a reader is the finding
-            errors.append(f"{type(exc).__name__}: {exc}")
-
-    readers = [threading.Thread(target=read) for _ in range(10)]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join()
-    assert errors == []
+    result = subprocess.run(
+        [sys.executable, "-c", READERS, url], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-1000:]}"
 
 
 # --- runs in any state --------------------------------------------------------------------------
