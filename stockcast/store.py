@@ -540,10 +540,11 @@ def connect_read_only(url: str) -> Engine:
         options = " ".join(
             filter(None, [parsed.query.get("options"), "-c default_transaction_read_only=on"])
         )
+        timeout = parsed.query.get("connect_timeout", "10")  # a lost server is a 503, not a hang
         engine = sa.create_engine(
-            parsed.difference_update_query(["options"]),
+            parsed.difference_update_query(["options", "connect_timeout"]),
             pool_pre_ping=True,
-            connect_args={"options": options},
+            connect_args={"options": options, "connect_timeout": timeout},
         )
     sa.event.listen(engine, "handle_error", _unavailable_on_operational_error(url))
     try:

@@ -317,10 +317,10 @@ def test_unreachable_database_is_a_generic_503(url, caplog):
     assert "is unreachable" in caplog.text and str(port) in caplog.text
 
 
-def test_a_database_gone_after_start_is_a_503_not_a_500(filled_url, tmp_path):
-    if not filled_url.startswith("sqlite"):
-        pytest.skip("the SQLite file is removed from under the server")
-    client = TestClient(create_app(filled_url))
+def test_a_database_gone_after_start_is_a_503_not_a_500(tmp_path):
+    url = f"sqlite:///{tmp_path / 'stockcast.db'}"
+    fill(url)
+    client = TestClient(create_app(url))
     assert client.get("/tickers").status_code == 200
     (tmp_path / "stockcast.db").unlink()
     response = client.get("/tickers")
