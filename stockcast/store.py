@@ -555,6 +555,11 @@ def connect_read_only(url: str) -> Engine:
     return engine
 
 
+# SQLite's codes for a database that cannot answer now; other errors (a missing table, a write
+# refused by the read-only connection) stay the driver's own.
+SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR")
+
+
 def _unavailable_on_operational_error(url: str):
     """A `handle_error` hook: the database failing to answer (server down, file gone, locked)
     raises DatabaseUnavailable; pre-pings are left alone so the pool can reconnect."""
@@ -562,7 +567,10 @@ def _unavailable_on_operational_error(url: str):
     def rewrite(context) -> None:
         if context.is_pre_ping:
             return
-        if isinstance(context.sqlalchemy_exception, sa.exc.OperationalError):
+        if not isinstance(context.sqlalchemy_exception, sa.exc.OperationalError):
+            return
+        code = getattr(context.original_exception, "sqlite_errorname", None)
+        if code is None or code.startswith(SQLITE_UNAVAILABLE):
             raise _unreachable(url, context.original_exception)
 
     return rewrite
