@@ -9,7 +9,6 @@ a database that cannot answer is a 503 whose one line names no server, user or p
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, date, datetime
 from pathlib import PurePath
 from typing import Annotated, Literal
@@ -52,6 +51,10 @@ class Run(BaseModel):
     status: str  # running, ok, partial, failed, abandoned (a killed run found later)
     started_at: UtcDatetime
     finished_at: UtcDatetime | None  # None while running, or after a run killed outright
+
+
+class Message(BaseModel):
+    detail: str
 
 
 class Health(BaseModel):
@@ -190,8 +193,9 @@ def create_app(db_url: str | None = None) -> FastAPI:
         version="1.0",
         description="Read-only access to next-session closing-price predictions, "
         "their evaluation against naive, and the pipeline runs.",
+        responses={503: {"model": Message, "description": "the database cannot answer now"}},
     )
-    state, opening = {}, threading.Lock()
+    state = {}
 
     def engine():
         """The read-only engine once a run has created the tables, else None (nothing yet).
@@ -200,12 +204,13 @@ def create_app(db_url: str | None = None) -> FastAPI:
         """
         if state.get("ready"):
             return state["engine"]
-        with opening:
-            if store.sqlite_file_missing(url):
-                return None
-            if "engine" not in state:
-                state["engine"] = store.connect_read_only(url)
-            state["ready"] = store.schema_ready(state["engine"])
+        if store.sqlite_file_missing(url):
+            return None
+        if "engine" not in state:  # concurrent first requests: one engine is kept
+            candidate = store.connect_read_only(url)
+            if state.setdefault("engine", candidate) is not candidate:
+                candidate.dispose()
+        state["ready"] = store.schema_ready(state["engine"])
         return state["engine"] if state["ready"] else None
 
     @app.exception_handler(DatabaseUnavailable)
@@ -242,9 +247,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
             "items": _records(rows),
         }
 
-    @app.get(
-        "/health", response_model=Health, responses={503: {"description": "database unreachable"}}
-    )
+    @app.get("/health", response_model=Health)
     def health():
         """Whether the database answers, its newest run (none: no run has happened yet) and
         the last run that finished with every ticker ok."""
