@@ -63,13 +63,14 @@ def serve(tmp_path):
     def start(db_url: str) -> tuple[str, subprocess.Popen]:
         port = _free_port()
         env = pipeline_env(tmp_path / "outputs", db_url)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "runner", "api", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "api.log", "wb"),  # noqa: SIM115 - closed with the process
-        )
+        with open(tmp_path / "api.log", "wb") as log:  # the child keeps its own descriptor
+            server = subprocess.Popen(
+                [sys.executable, "-m", "runner", "api", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         started.append(server)
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base, server)
