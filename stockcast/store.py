@@ -513,35 +513,76 @@ def price_summary(engine: Engine) -> pd.DataFrame:
     return _dates(_read(engine, query), "first_date", "last_date")
 
 
+def sqlite_file_missing(url: str) -> bool:
+    """Whether `url` names a SQLite file that does not exist yet (a reader must not create it)."""
+    return url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file()
+
+
 def connect_read_only(url: str) -> Engine:
     """An engine that cannot write: SQLite opened read-only (never created), PostgreSQL sessions
-    in read-only transactions. No migration is applied; DatabaseUnavailable if unreachable."""
+    in read-only transactions. No migration is applied; DatabaseUnavailable if unreachable, and
+    from any query that fails because the database cannot answer (gone, locked, restarting)."""
+    if sqlite_file_missing(url):
+        raise DatabaseUnavailable(f"database {url} does not exist yet: run `make run` first")
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise DatabaseUnavailable(f"database {url} does not exist yet: run `make run` first")
         import sqlite3
 
-        def opener():
-            return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        uri = f"{Path(url.removeprefix('sqlite:///')).resolve().as_uri()}?mode=ro"
 
-        engine = sa.create_engine("sqlite://", creator=opener)
+        def opener():
+            return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+        # One connection per checkout: the "sqlite://" URL would pick SingletonThreadPool, which
+        # closes connections that other threads still use under concurrent requests.
+        engine = sa.create_engine("sqlite://", creator=opener, poolclass=sa.pool.NullPool)
     else:  # keep options the URL already sets (a search_path, say) beside read-only
         parsed = sa.engine.make_url(url)
         options = " ".join(
             filter(None, [parsed.query.get("options"), "-c default_transaction_read_only=on"])
         )
+        timeout = parsed.query.get("connect_timeout", "10")  # a lost server is a 503, not a hang
         engine = sa.create_engine(
-            parsed.difference_update_query(["options"]),
+            parsed.difference_update_query(["options", "connect_timeout"]),
             pool_pre_ping=True,
-            connect_args={"options": options},
+            connect_args={"options": options, "connect_timeout": timeout},
         )
+    sa.event.listen(engine, "handle_error", _unavailable_on_operational_error(url))
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         raise _unreachable(url, exc) from None
     return engine
+
+
+# SQLite's codes for a database that cannot answer now; other errors (a missing table, a write
+# refused by the read-only connection) stay the driver's own.
+SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR")
+
+
+def _unavailable_on_operational_error(url: str):
+    """A `handle_error` hook: the database failing to answer (server down, file gone, locked)
+    raises DatabaseUnavailable; pre-pings are left alone so the pool can reconnect."""
+
+    def rewrite(context) -> None:
+        if context.is_pre_ping:
+            return
+        if not isinstance(context.sqlalchemy_exception, sa.exc.OperationalError):
+            return
+        code = getattr(context.original_exception, "sqlite_errorname", None)
+        if code is None or code.startswith(SQLITE_UNAVAILABLE):
+            raise _unreachable(url, context.original_exception)
+
+    return rewrite
+
+
+READ_TABLES = ("stock_price", "stock_pred", "stock_pred_eval", "pipeline_run", "run_item")
+
+
+def schema_ready(engine: Engine) -> bool:
+    """Whether a run has created the tables the readers query (a fresh database has none)."""
+    with engine.connect() as conn:
+        return set(READ_TABLES) <= set(sa.inspect(conn).get_table_names())
 
 
 def recent_runs(engine: Engine, limit: int = 10) -> pd.DataFrame:
