@@ -6,6 +6,7 @@ only JSON-type values. The template is never written; the executed copy is the a
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 from dataclasses import dataclass
@@ -66,6 +67,18 @@ def declared_parameters(notebook: Path) -> dict:
     import papermill
 
     return papermill.inspect_notebook(str(notebook))
+
+
+def declared_defaults(notebook: Path) -> dict:
+    """The template's parameters and their default values (None where the default is not a
+    literal, so its type is unknown)."""
+    defaults = {}
+    for name, spec in declared_parameters(notebook).items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None
+    return defaults
 
 
 def check_parameters(notebook: Path, parameters: dict) -> None:

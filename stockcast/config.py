@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from stockcast.errors import BadInput, InvalidTicker
 
@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_YAML = REPO_ROOT / "runner" / "pipeline.yaml"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 SAMPLE_TICKERS = ("AAPL", "GOOG", "IBM", "MSFT")
+SOURCES = ("sample", "csv", "yfinance")
 CANDIDATES = ("naive", "ridge", "xgboost")
 
 # One pattern for every ticker that enters the system: letters, digits, inner dots and dashes, an
@@ -93,16 +94,58 @@ def exchange_for(ticker: str) -> str:
     return EXCHANGE_BY_SUFFIX[suffix]
 
 
+# URL query keys whose value is a secret: libpq's (password, sslpassword, oauth_client_secret),
+# and any key that names one (a token, an API key) for other services.
+SECRET_KEY = re.compile(r"pass|secret|token|pwd|key|auth|credential", re.IGNORECASE)
+
+
+def _masked_query(query: str) -> str:
+    pieces = []
+    for piece in re.split(r"([&;])", query):
+        key = unquote_plus(piece.partition("=")[0])
+        pieces.append(f"{piece.partition('=')[0]}=***" if SECRET_KEY.search(key) else piece)
+    return "".join(pieces)
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print or log."""
+    """The URL with every secret it carries replaced by ***, safe to print or log: the password
+    of its user part and the value of any secret query parameter (`?password=...`)."""
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    masked = url  # edited in place: the rest of the URL is printed exactly as given
+    if password is not None:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        masked = masked.replace(f"//{parts.netloc}", f"//{user}:***@{host}", 1)
+    if parts.query:
+        masked = masked.replace(f"?{parts.query}", f"?{_masked_query(parts.query)}", 1)
+    return masked
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every secret the URL carries, as written and decoded (empty ones left out)."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    for piece in re.split(r"[&;]", parts.query):
+        key, _, value = piece.partition("=")
+        if SECRET_KEY.search(unquote_plus(key)):
+            found.append(value)
+    decoded = [unquote_plus(value) for value in found]
+    return sorted({v for v in found + decoded if v}, key=len, reverse=True)
+
+
+def mask_secrets(text: str, url: str) -> str:
+    """`text` (an error message, say) with the URL and every secret it carries masked."""
+    text = text.replace(url, mask_url(url))
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _read_dotenv() -> None:
@@ -154,11 +197,15 @@ def load_settings() -> Settings:
     return Settings(outputs=outputs, db_url=db_url, tracking_uri=tracking_uri)
 
 
+def pipeline_config_path(path: Path | str | None = None) -> Path:
+    return Path(path) if path else PIPELINE_YAML
+
+
 def load_pipeline_config(path: Path | str | None = None) -> dict:
     """The pipeline settings of `runner/pipeline.yaml` (the middle settings layer)."""
     import yaml
 
-    path = Path(path) if path else PIPELINE_YAML
+    path = pipeline_config_path(path)
     if not path.is_file():
         raise BadInput(f"pipeline settings file {path} does not exist: check --config")
     try:
@@ -169,3 +216,128 @@ def load_pipeline_config(path: Path | str | None = None) -> dict:
     if not isinstance(settings, dict):
         raise BadInput(f"{path} must hold a mapping of settings, not {type(settings).__name__}")
     return settings
+
+
+# --- checking pipeline settings ----------------------------------------------------------------
+# Each value is checked against an example of its type: a stage's notebook default, or these.
+
+TOP_LEVEL = {"source": "sample", "tickers": [], "demo": {"backfill_sessions": 60}}
+TYPE_NAMES = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
+def _type_error(path, key: str, expected: str, value) -> BadInput:
+    return BadInput(f"{path}: {key} must be {expected}, not {value!r}: fix the file")
+
+
+def _is_json(value) -> bool:
+    if isinstance(value, list):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _check_value(value, example, key: str, path) -> None:
+    """Raise BadInput unless `value` has the type of `example` (ints pass for floats). Inside
+    lists and mappings, items are checked as far as the example shows them; a mapping of plain
+    values (a record such as `serve_rule`) accepts only the example's keys."""
+    if example is None:  # the default says nothing of the type: any JSON value
+        if not _is_json(value):
+            expected = "a JSON value (string, number, true/false, null, list or mapping)"
+            raise _type_error(path, key, f"{expected}; quote dates", value)
+        return
+    kind = type(example)
+    accepted = (int, float) if kind is float else kind
+    if isinstance(value, bool) is not (kind is bool) or not isinstance(value, accepted):
+        raise _type_error(path, key, TYPE_NAMES.get(kind, kind.__name__), value)
+    if kind is list and example:
+        for index, item in enumerate(value):
+            _check_value(item, example[0], f"{key}[{index}]", path)
+    if kind is dict:
+        _check_mapping(value, example, key, path)
+
+
+def _check_mapping(value: dict, example: dict, key: str, path) -> None:
+    nested = [v for v in example.values() if isinstance(v, (list, dict))]
+    for name, item in value.items():
+        if not isinstance(name, str):
+            raise _type_error(path, f"a key of {key}", "a string", name)
+        if name in example:
+            _check_value(item, example[name], f"{key}.{name}", path)
+        elif example and not nested:  # a record: its keys are fixed
+            raise BadInput(f"{path}: {key}.{name} is not a setting: use {', '.join(example)}")
+        elif example and all(isinstance(v, dict) for v in example.values()):
+            _check_value(item, next(iter(example.values())), f"{key}.{name}", path)
+        elif not _is_json(item):
+            _check_value(item, None, f"{key}.{name}", path)
+
+
+def _check_section(value, allowed: dict, runner_keys, section: str, path) -> None:
+    if value is None:  # an empty section in YAML
+        return
+    if not isinstance(value, dict):
+        raise BadInput(
+            f"{path}: {section} must be a mapping of settings, not {_a(type(value).__name__)}: "
+            "fix the file"
+        )
+    for key, item in value.items():
+        if key in runner_keys:
+            raise BadInput(
+                f"{path}: {section}.{key} is set by the runner (from the command line), "
+                "not by the settings file: remove it"
+            )
+        if key not in allowed:
+            use = f"use {', '.join(allowed)}" if allowed else f"{section} takes no settings"
+            raise BadInput(f"{path}: {section}.{key} is not a setting: {use}")
+        _check_value(item, allowed[key], f"{section}.{key}", path)
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _check_tickers(value, path) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, str) and not (
+        isinstance(value, list) and all(isinstance(t, str) for t in value)
+    ):
+        raise _type_error(path, "tickers", "a list of symbols", value)
+    try:
+        return check_tickers(value)
+    except InvalidTicker as error:
+        raise InvalidTicker(f"{path}: tickers: {error}") from None
+
+
+def check_pipeline_config(
+    settings: dict, sections: dict[str, dict], path: Path | str, runner_keys=()
+) -> dict:
+    """Check every pipeline setting before anything runs: known sections and keys only, each
+    value of its expected type; `sections` maps a section to its keys and example values (a
+    stage notebook's defaults), `runner_keys` are parameters the runner sets itself. Raises
+    BadInput naming the file and the key; returns the settings with tickers normalised."""
+    known = [*TOP_LEVEL, *sections]
+    for key in settings:
+        if key not in known:
+            raise BadInput(f"{path}: {key} is not a section: use {', '.join(known)}")
+    source = settings.get("source")
+    if source is not None and source not in SOURCES:
+        raise _type_error(path, "source", f"one of {', '.join(SOURCES)}", source)
+    demo = TOP_LEVEL["demo"]
+    _check_section(settings.get("demo"), demo, (), "demo", path)
+    count = (settings.get("demo") or {}).get("backfill_sessions", demo["backfill_sessions"])
+    if count < 1:
+        raise _type_error(path, "demo.backfill_sessions", "at least 1", count)
+    for section, allowed in sections.items():
+        _check_section(settings.get(section), allowed, runner_keys, section, path)
+    checked = dict(settings)
+    if "tickers" in settings:
+        checked["tickers"] = _check_tickers(settings["tickers"], path)
+    return checked
