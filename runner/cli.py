@@ -7,30 +7,57 @@ line, nothing written), 3 another run holds the lock.
 from __future__ import annotations
 
 import argparse
+import re
+import signal
 import sys
+import threading
+from contextlib import contextmanager
+from datetime import date
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
 
 from runner import stages
 from runner.chain import RunPlan, execute_plan, log
+from runner.runs import check_writable
 from stockcast import calendar
-from stockcast.config import check_tickers, exchange_for, load_pipeline_config, load_settings
-from stockcast.errors import BadInput, StockcastError
+from stockcast.config import (
+    SOURCES,
+    check_tickers,
+    exchange_for,
+    load_pipeline_config,
+    load_settings,
+    pipeline_config_path,
+)
+from stockcast.errors import BadInput, StockcastError, Terminated
 
-SOURCES = ("sample", "csv", "yfinance")
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line like every other bad input (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _date(text: str) -> str:
     try:
-        return pd.Timestamp(text).date().isoformat()
-    except (ValueError, TypeError):
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a count: use a whole number >= 0")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use a number from 1 to 65535")
     return int(text)
 
 
@@ -41,13 +68,13 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    shared = argparse.ArgumentParser(add_help=False)
+    shared = Parser(add_help=False)
     shared.add_argument(
         "--config",
         default=argparse.SUPPRESS,
         help="pipeline settings file (default: runner/pipeline.yaml)",
     )
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m runner",
         parents=[shared],
         description="stockcast: next-session closing-price forecasts, run as notebook chains.",
@@ -67,24 +94,38 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--start", type=_date, required=True, help="first as-of session")
     sub.add_argument("--end", type=_date, required=True, help="last as-of session")
     sub = add("dashboard", help="serve the Voila dashboard")
-    sub.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
+    sub.add_argument("--port", type=_port, default=8866, help="port to serve on (default 8866)")
     sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sub.add_argument("--token", help="require this token (?token=...) to open the dashboard")
     sub = add("api", help="serve the read-only prediction API (FastAPI)")
-    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--port", type=_port, default=8000)
     sub.add_argument("--host", default="127.0.0.1")
     sub = add("status", help="the last runs and their per-ticker failures")
-    sub.add_argument("--limit", type=int, default=10)
+    sub.add_argument("--limit", type=_count, default=10)
     sub = add("prune", help="delete all but the newest N run folders")
     sub.add_argument("--keep", type=_count, required=True)
     return parser
 
 
+def _check_csv_dir(source: str, csv_dir: str | None) -> None:
+    if source == "csv" and not csv_dir:
+        raise BadInput("--source csv needs --csv-dir DIR: the folder of <TICKER>.csv files")
+    if csv_dir and source != "csv":
+        raise BadInput(
+            f"--csv-dir is for --source csv, and this run's source is {source}: "
+            "add --source csv, or drop --csv-dir"
+        )
+    if csv_dir and Path(csv_dir).expanduser().is_file():
+        raise BadInput(
+            f"--csv-dir {csv_dir} is a file, not a folder: give the folder that holds the "
+            "<TICKER>.csv files"
+        )
+
+
 def _universe(source: str, tickers, csv_dir: str | None) -> list[str]:
     from stockcast import sources
 
-    if source == "csv" and not csv_dir:
-        raise BadInput("--source csv needs --csv-dir DIR: the folder of <TICKER>.csv files")
+    _check_csv_dir(source, csv_dir)
     chosen = check_tickers(tickers) if tickers else sources.list_tickers(source, csv_dir=csv_dir)
     if not chosen:
         raise BadInput(f"no tickers to run for source {source}: give --tickers A,B")
@@ -111,6 +152,18 @@ def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.
     return valid["date"].max()
 
 
+def _demo_window(ticker: str, as_of: pd.Timestamp, count: int) -> tuple[pd.Timestamp, ...]:
+    """The first and last as-of sessions of the demo's backfill: the `count` before `as_of`."""
+    days = pd.Timedelta(days=3 * min(count, 10_000))  # 3 calendar days hold a session, and more
+    window = calendar.sessions(ticker, as_of - days, as_of)
+    if len(window) <= count:
+        raise BadInput(
+            f"demo.backfill_sessions {count} is more than the {len(window) - 1} sessions the "
+            f"calendar has before {as_of.date()}: lower it"
+        )
+    return window[-count - 1], window[-2]
+
+
 def _check_as_of(tickers: list[str], as_of) -> str:
     for ticker in tickers:
         calendar.check_as_of(ticker, as_of)
@@ -131,9 +184,8 @@ def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
         common.update(start=args.start, end=_check_as_of(tickers, args.end), as_of=args.end)
     elif kind == "demo":
         as_of = _last_data_date(source, tickers, csv_dir)
-        count = int((pipeline.get("demo") or {}).get("backfill_sessions", 60))
-        ticker_sessions = calendar.sessions(tickers[0], as_of - pd.Timedelta(days=3 * count), as_of)
-        start, end = ticker_sessions[-count - 1], ticker_sessions[-2]
+        count = (pipeline.get("demo") or {}).get("backfill_sessions", 60)
+        start, end = _demo_window(tickers[0], as_of, count)
         common.update(
             as_of=as_of.date().isoformat(),
             start=start.date().isoformat(),
@@ -146,11 +198,11 @@ def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
 
 
 def show_status(limit: int) -> int:
+    """The last runs and their failed tickers; a reader: it never creates or migrates."""
     from stockcast import store
 
-    settings = load_settings()
-    engine = store.connect(settings.db_url)
-    runs = store.recent_runs(engine, limit)
+    engine = store.open_existing(load_settings().db_url)
+    runs = store.recent_runs(engine, limit) if engine else pd.DataFrame()
     if runs.empty:
         log("no runs yet: try `make run`")
         return 0
@@ -166,35 +218,86 @@ def show_status(limit: int) -> int:
     return 0
 
 
+def prune_runs(keep: int) -> int:
+    """Delete all but the newest `keep` run folders, under the run lock, never a running run's."""
+    from runner import publish
+    from runner.lock import hold_lock
+    from runner.runs import is_running, new_run_id, prune
+    from stockcast import store
+
+    settings = load_settings()
+    with hold_lock(settings, new_run_id("prune")):
+        engine = store.open_existing(settings.db_url)
+        runs = store.recent_runs(engine, limit=None) if engine else pd.DataFrame()
+        running = set(runs["run_id"][runs["status"] == "running"]) if not runs.empty else set()
+        deleted = prune(settings.runs_dir, keep, running)
+        for folder in sorted(settings.runs_dir.glob("*/run.json")):
+            if is_running(folder.parent, running):
+                log(f"kept {folder.parent.name}: it is still running")
+        publish.write_index(settings.runs_dir)
+    log(f"deleted {len(deleted)} run folder(s), kept the newest {keep}")
+    return 0
+
+
+@contextmanager
+def sigterm_raises():
+    """While a command runs, SIGTERM (`timeout`, a container stop) raises Terminated, so the
+    run's records are closed as they are on Ctrl-C; a second SIGTERM is ignored meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    """A pipeline run: settings and plan checked in full, the outputs folder writable, then
+    the chain under the lock."""
+    settings = load_settings()
+    path = pipeline_config_path(getattr(args, "config", None))
+    pipeline = stages.check_pipeline(load_pipeline_config(path), path)
+    plan = plan_run(args, pipeline)
+    check_writable(settings.runs_dir if settings.runs_dir.is_dir() else settings.outputs)
+    return execute_plan(plan, settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "status":
-            return show_status(args.limit)
-        if args.command == "prune":
-            from runner import publish
-            from runner.runs import prune
-
-            settings = load_settings()
-            deleted = prune(settings.runs_dir, args.keep)
-            publish.write_index(settings.runs_dir)
-            log(f"deleted {len(deleted)} run folder(s), kept the newest {args.keep}")
-            return 0
-        if args.command == "dashboard":
-            from runner.dashboard import serve
-
-            return serve(args.host, args.port, args.token)
-        if args.command == "api":
-            from runner.api import serve as serve_api
-
-            return serve_api(args.host, args.port)
-        settings = load_settings()
-        plan = plan_run(args, load_pipeline_config(getattr(args, "config", None)))
-        return execute_plan(plan, settings)
+        return _dispatch(args)
     except StockcastError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except Terminated as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "status":
+        return show_status(args.limit)
+    if args.command == "prune":
+        with sigterm_raises():
+            return prune_runs(args.keep)
+    if args.command == "dashboard":
+        from runner.dashboard import serve
+
+        return serve(args.host, args.port, args.token)
+    if args.command == "api":
+        from runner.api import serve as serve_api
+
+        return serve_api(args.host, args.port)
+    with sigterm_raises():
+        return run(args)

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockcast.errors import BadInput
+from stockcast.errors import NO_SPACE, NOT_WRITABLE, BadInput, StorageError
 
 KERNEL_NAME = "stockcast"
 JSON_TYPES = (str, int, float, bool, type(None), list, dict)
@@ -98,6 +98,17 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
             )
 
 
+def _drop_unreadable(executed: Path) -> None:
+    """Remove an executed copy that a full disk left truncated: nothing can open it, and
+    removing it frees the space the run needs to close its records."""
+    try:
+        json.loads(executed.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        executed.unlink(missing_ok=True)
+
+
 def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) -> None:
     """Execute `template` into `executed`; on error the copy is kept and StageFailure raised."""
     import papermill
@@ -116,5 +127,10 @@ def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) ->
         )
     except PapermillExecutionError as exc:
         raise StageFailure(executed, f"{exc.ename}: {exc.evalue}".splitlines()[0]) from None
+    except OSError as exc:
+        if exc.errno not in NO_SPACE | NOT_WRITABLE:
+            raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        _drop_unreadable(executed)
+        raise StorageError.writing(exc.filename or executed, exc) from None
     except Exception as exc:  # a dead kernel or a timeout: still one line and the copy
         raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None

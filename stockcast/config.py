@@ -191,7 +191,13 @@ def load_settings() -> Settings:
     _read_dotenv()
     outputs = Path(os.environ.get("STOCKCAST_OUTPUTS") or REPO_ROOT / "outputs").expanduser()
     outputs = outputs.resolve()
-    outputs.mkdir(parents=True, exist_ok=True)
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(
+            f"outputs folder {outputs} cannot be created ({error.strerror}): "
+            "set STOCKCAST_OUTPUTS to a writable folder"
+        ) from None
     db_url = os.environ.get("STOCKCAST_DB_URL") or f"sqlite:///{outputs / 'stockcast.db'}"
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{outputs / 'mlflow.db'}"
     return Settings(outputs=outputs, db_url=db_url, tracking_uri=tracking_uri)
