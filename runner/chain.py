@@ -129,14 +129,14 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
         except OSError as error:
             raise StorageError.writing(folder, error) from None
         common = {**plan.common, "run_id": run_id, "kind": plan.kind}
-        store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         record = RunRecord(run_id, plan.kind, common.get("as_of"), folder)
-        log(
-            f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-            f"{', '.join(common['tickers'])}; reports in {folder}"
-        )
+        store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         status = "failed"
         try:
+            log(
+                f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
+                f"{', '.join(common['tickers'])}; reports in {folder}"
+            )
             status = _execute_stages(plan, settings, engine, record, common)
         except KeyboardInterrupt:
             status = "interrupted"
@@ -155,16 +155,12 @@ def _close_run(settings: Settings, engine, record: RunRecord, status: str) -> No
     steps = [
         ("its row", lambda: store.finish_run(engine, record.run_id, status)),
         ("run.json", record.save),
-        ("runs/index.html", lambda: publish.write_index(settings.runs_dir)),
     ]
     if status != "interrupted":
-        steps.insert(
-            2,
-            (
-                "MLflow",
-                lambda: _attach_reports(settings, record.kind, record.run_id, record.folder),
-            ),
+        steps.append(
+            ("MLflow", lambda: _attach_reports(settings, record.kind, record.run_id, record.folder))
         )
+    steps.append(("runs/index.html", lambda: publish.write_index(settings.runs_dir)))
     for name, step in steps:
         try:
             step()

@@ -152,7 +152,7 @@ def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.
     return valid["date"].max()
 
 
-def _demo_window(ticker: str, as_of: pd.Timestamp, count: int) -> tuple[pd.Timestamp, ...]:
+def _demo_window(ticker: str, as_of: pd.Timestamp, count: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The first and last as-of sessions of the demo's backfill: the `count` before `as_of`."""
     days = pd.Timedelta(days=3 * min(count, 10_000))  # 3 calendar days hold a session, and more
     window = calendar.sessions(ticker, as_of - days, as_of)

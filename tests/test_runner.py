@@ -120,6 +120,7 @@ RUNNING = "daily-20130228T220000Z-aaaaaa"
         ("daily", "ingest: [1, 2]\n", "ingest must be a mapping of settings, not a list"),
         ("demo", "demo: {backfill_sessions: abc}\n", "demo.backfill_sessions must be a whole"),
         ("demo", "demo: {backfill_sessions: 0}\n", "demo.backfill_sessions must be at least 1"),
+        ("demo", "demo: {backfill_sessions: 100000}\n", "backfill_sessions 100000 is more than"),
         ("daily", "ingest: {overlap_days: abc}\n", "ingest.overlap_days must be a whole number"),
         ("daily", "ingest: {overlap: 3}\n", "ingest.overlap is not a setting: use overlap_days"),
         ("daily", "train: {as_of: 2013-03-01}\n", "train.as_of is set by the runner"),
@@ -157,11 +158,26 @@ def exit_code(args) -> int:
         return exc.code
 
 
-def test_unreachable_database_exits_2_with_the_password_masked(outputs, monkeypatch, capsys):
-    monkeypatch.setenv("STOCKCAST_DB_URL", "postgresql+psycopg://u:s3cret@127.0.0.1:1/none")
-    assert main(["daily", "--tickers", "AAPL"]) == 2
+@pytest.mark.parametrize("command", ["daily", "status", "prune"])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:s3cret@127.0.0.1:1/none", "u:***@127.0.0.1:1/none"),
+        ("postgresql+psycopg://u@127.0.0.1:1/none?password=s3cret", "none?password=***"),
+        (
+            "postgresql+psycopg://u@127.0.0.1:1/none?sslmode=prefer&sslpassword=s3cret",
+            "none?sslmode=prefer&sslpassword=***",
+        ),
+    ],
+)
+def test_unreachable_database_exits_2_with_the_password_masked(
+    outputs, monkeypatch, capsys, command, url, shown
+):
+    monkeypatch.setenv("STOCKCAST_DB_URL", url)
+    args = {"daily": ["daily", "--tickers", "AAPL"], "prune": ["prune", "--keep", "1"]}
+    assert main(args.get(command, [command])) == 2
     err = capsys.readouterr().err
-    assert "u:***@127.0.0.1:1/none" in err and "s3cret" not in err
+    assert shown in err and "s3cret" not in err
     assert err.count("\n") == 1
     assert not (outputs / "runs").exists()
 
