@@ -20,6 +20,7 @@ import pandas as pd
 
 from runner import stages
 from runner.chain import RunPlan, execute_plan, log
+from runner.pipeline_config import check_pipeline
 from runner.runs import check_writable
 from stockcast import calendar
 from stockcast.config import (
@@ -263,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     the chain under the lock."""
     settings = load_settings()
     path = pipeline_config_path(getattr(args, "config", None))
-    pipeline = stages.check_pipeline(load_pipeline_config(path), path)
+    pipeline = check_pipeline(load_pipeline_config(path), path)
     plan = plan_run(args, pipeline)
     check_writable(settings.runs_dir if settings.runs_dir.is_dir() else settings.outputs)
     return execute_plan(plan, settings)

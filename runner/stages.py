@@ -7,9 +7,8 @@ Settings flow, lowest first: the notebook's own defaults, the stage's section of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from stockcast.config import NOTEBOOKS_DIR, check_pipeline_config
+from stockcast.config import NOTEBOOKS_DIR
 
 
 @dataclass(frozen=True)
@@ -75,26 +74,3 @@ def stage_parameters(stage: Stage, declared: dict, common: dict, pipeline: dict)
     params.update({k: v for k, v in common.items() if k in declared})
     params.update(stage.fixed)
     return params
-
-
-def runner_keys() -> set[str]:
-    """Parameters the runner sets itself (common values, variants' fixed ones): never settings."""
-    return set(COMMON) | {key for chain in CHAINS.values() for s in chain for key in s.fixed}
-
-
-def section_defaults() -> dict[str, dict]:
-    """Each pipeline.yaml section's settings and their notebook defaults (which give the types):
-    what its stage's notebook declares, less what the runner sets."""
-    from runner.execute import declared_defaults
-
-    sections: dict[str, dict] = {}
-    for stage in (stage for chain in CHAINS.values() for stage in chain):
-        if stage.section not in sections:
-            declared = declared_defaults(stage.path)
-            sections[stage.section] = {k: v for k, v in declared.items() if k not in runner_keys()}
-    return sections
-
-
-def check_pipeline(settings: dict, path: Path) -> dict:
-    """The pipeline settings checked against every stage notebook, before anything runs."""
-    return check_pipeline_config(settings, section_defaults(), path, runner_keys())

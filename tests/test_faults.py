@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -530,27 +531,29 @@ def test_a_disk_that_fills_mid_run_fails_in_one_line_and_closes_the_run(outputs,
     assert not (after / "runs" / run_id / "02_features.ipynb").exists()
 
 
-@pytest.mark.parametrize("where", ["outputs", "its parent"])
-def test_a_read_only_outputs_folder_exits_2_in_one_line_before_the_run(outputs, tmp_path, where):
-    mount = outputs if where == "outputs" else tmp_path / "read_only"
-    folder = outputs if where == "outputs" else mount / "outputs"
-    env = base_env(folder)
-    command = private_mount(
-        "ro", mount, [sys.executable, "-m", "runner", *DAILY], copy_to=tmp_path / "after"
+@pytest.mark.parametrize(
+    ("case", "options", "expected"),
+    [
+        ("read-only", "ro", "is not writable (Read-only file system): make the folder writable"),
+        ("full", "size=64k", "is full (No space left on device): free space on that disk"),
+        ("read-only parent", "ro", "cannot be created (Read-only file system): set STOCKCAST"),
+    ],
+)
+def test_an_unwritable_outputs_folder_exits_2_in_one_line_before_the_run(
+    outputs, tmp_path, case, options, expected
+):
+    mount = tmp_path / "mount" if case == "read-only parent" else outputs
+    folder = mount / "outputs" if case == "read-only parent" else outputs
+    fill = f"head -c 1M /dev/zero > {folder}/filler 2>/dev/null; " if case == "full" else ""
+    runner = shlex.join([sys.executable, "-m", "runner", *DAILY])
+    after = tmp_path / "after"
+    command = private_mount(options, mount, ["sh", "-c", fill + runner], copy_to=after)
+    result = subprocess.run(
+        command, cwd=REPO, env=base_env(folder), capture_output=True, text=True, timeout=600
     )
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
-    if where == "outputs":
-        assert line == (
-            f"error: outputs folder {folder} is not writable (Read-only file system): make the "
-            "folder writable, or set STOCKCAST_OUTPUTS to a writable folder"
-        )
-    else:
-        assert line == (
-            f"error: outputs folder {folder} cannot be created (Read-only file system): "
-            "set STOCKCAST_OUTPUTS to a writable folder"
-        )
-    assert not any((tmp_path / "after").iterdir())
+    assert line.startswith(f"error: outputs folder {folder} {expected}"), line
+    assert sorted(p.name for p in after.iterdir()) == (["filler"] if case == "full" else [])

@@ -223,6 +223,23 @@ def test_status_on_a_database_of_something_else_is_refused(outputs, capsys):
     assert f"database file {path} holds no stockcast tables" in err and err.count("\n") == 1
 
 
+def test_status_on_an_older_schema_asks_for_a_run_and_migrates_nothing(outputs, capsys):
+    import sqlalchemy as sa
+
+    from stockcast.config import load_settings
+
+    engine = store.connect(load_settings().db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000_older'"))
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "is at schema revision 0000_older" in err and "a run migrates it" in err
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
+            "0000_older"
+        )
+
+
 def test_status_on_an_empty_postgresql_schema_creates_nothing(pg_url, outputs, monkeypatch, capsys):
     import sqlalchemy as sa
 
