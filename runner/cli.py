@@ -153,14 +153,14 @@ def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.
     return valid["date"].max()
 
 
-def _demo_window(ticker: str, as_of: pd.Timestamp, count: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _demo_window(ticker: str, as_of: pd.Timestamp, count: int, config: Path):
     """The first and last as-of sessions of the demo's backfill: the `count` before `as_of`."""
     days = pd.Timedelta(days=3 * min(count, 10_000))  # 3 calendar days hold a session, and more
     window = calendar.sessions(ticker, as_of - days, as_of)
     if len(window) <= count:
         raise BadInput(
-            f"demo.backfill_sessions {count} is more than the {len(window) - 1} sessions the "
-            f"calendar has before {as_of.date()}: lower it"
+            f"{config}: demo.backfill_sessions {count} is more than the {len(window) - 1} "
+            f"sessions the calendar has before {as_of.date()}: lower it"
         )
     return window[-count - 1], window[-2]
 
@@ -172,7 +172,8 @@ def _check_as_of(tickers: list[str], as_of) -> str:
 
 
 def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
-    """Resolve tickers, source and dates; every bad input raises BadInput before anything runs."""
+    """Resolve tickers, source and dates; every bad input raises BadInput before anything runs.
+    `pipeline` are the checked settings of the file `--config` names."""
     kind = args.command
     source = "sample" if kind == "demo" else (args.source or pipeline.get("source") or "sample")
     csv_dir = getattr(args, "csv_dir", None)
@@ -186,7 +187,8 @@ def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
     elif kind == "demo":
         as_of = _last_data_date(source, tickers, csv_dir)
         count = (pipeline.get("demo") or {}).get("backfill_sessions", 60)
-        start, end = _demo_window(tickers[0], as_of, count)
+        config = pipeline_config_path(getattr(args, "config", None))
+        start, end = _demo_window(tickers[0], as_of, count, config)
         common.update(
             as_of=as_of.date().isoformat(),
             start=start.date().isoformat(),
