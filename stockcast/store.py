@@ -662,8 +662,8 @@ def _unreachable(url: str, exc: Exception) -> DatabaseUnavailable:
         )
     if path is not None:
         return DatabaseUnavailable(
-            f"database file {path} cannot be opened ({reason}): check STOCKCAST_DB_URL and "
-            "the file's permissions"
+            f"database file {path} is unreachable ({reason}): check STOCKCAST_DB_URL and "
+            "the file's folder and permissions"
         )
     return DatabaseUnavailable(
         f"database {mask_url(url)} is unreachable ({reason}): check STOCKCAST_DB_URL "
