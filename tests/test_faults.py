@@ -31,6 +31,7 @@ from conftest import pipeline_env as base_env
 from test_lock import (
     _descendants,
     _started,
+    database_url,
     finish,
     kill_run,
     no_run_left_behind,  # noqa: F401 (autouse: kills a run a failing test leaves behind)
@@ -422,17 +423,23 @@ def fake_run(tmp_path: Path, spec: dict, *args: str, env: dict) -> subprocess.Po
     return process
 
 
-def assert_closed_as(outputs: Path, run_id: str, status: str, stage: str, stage_status: str):
-    assert runs_table(f"sqlite:///{outputs / 'stockcast.db'}") == {run_id: status}
+def assert_closed_as(
+    outputs: Path, run_id: str, status: str, stage: str, stage_status: str, db_url=None
+):
+    assert runs_table(db_url or f"sqlite:///{outputs / 'stockcast.db'}") == {run_id: status}
     record = run_record(outputs, run_id)
     assert record["status"] == status and record["finished_at"]
     assert [(s["name"], s["status"]) for s in record["stages"]][-1] == (stage, stage_status)
-    with hold_lock(settings_for(outputs), "daily-20130301T220000Z-next00"):
+    with hold_lock(settings_for(outputs, db_url), "daily-20130301T220000Z-next00"):
         pass  # released: the next run is not refused
 
 
-def test_sigterm_closes_the_run_as_interrupted_and_releases_the_lock(outputs, tmp_path):
-    env = base_env(outputs)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sigterm_closes_the_run_as_interrupted_and_releases_the_lock(
+    outputs, tmp_path, backend, request
+):
+    db_url = database_url(backend, request)
+    env = base_env(outputs, db_url)
     process = fake_run(tmp_path, {"stages": {"train": "block"}}, *DAILY, env=env)
     run_id = wait_for_stage(outputs, "train", process)
     process.send_signal(signal.SIGTERM)
@@ -443,7 +450,7 @@ def test_sigterm_closes_the_run_as_interrupted_and_releases_the_lock(outputs, tm
         "error: terminated by SIGTERM: the run, if one had started, is recorded as interrupted"
     ]
     assert f"run {run_id} interrupted: " in out
-    assert_closed_as(outputs, run_id, "interrupted", "train", "interrupted")
+    assert_closed_as(outputs, run_id, "interrupted", "train", "interrupted", db_url)
 
 
 def test_sigterm_while_a_kernel_executes_stops_it_and_closes_the_run(outputs, tmp_path):
