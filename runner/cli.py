@@ -229,6 +229,7 @@ def prune_runs(keep: int) -> int:
     from stockcast import store
 
     settings = load_settings()
+    check_writable(settings)
     with hold_lock(settings, new_run_id("prune")):
         engine = store.open_existing(settings.db_url)
         runs = store.recent_runs(engine, limit=None) if engine else pd.DataFrame()
@@ -268,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     path = pipeline_config_path(getattr(args, "config", None))
     pipeline = check_pipeline(load_pipeline_config(path), path)
     plan = plan_run(args, pipeline)
-    check_writable(settings.runs_dir if settings.runs_dir.is_dir() else settings.outputs)
+    check_writable(settings)
     return execute_plan(plan, settings)
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stockcast.config import REPO_ROOT
+from stockcast.config import REPO_ROOT, Settings
 from stockcast.errors import NO_SPACE, BadInput, StorageError, storage_fix
 
 
@@ -43,9 +43,10 @@ def _write_json(path: Path, payload: dict) -> None:
         raise StorageError.writing(path, error) from None
 
 
-def check_writable(folder: Path) -> None:
-    """BadInput unless a run can write in `folder`: checked before a run takes the lock, so
-    a read-only or full outputs folder stops it before anything is written."""
+def check_writable(settings: Settings) -> None:
+    """BadInput unless a run can write its folder: checked before a run takes the lock, so a
+    read-only or full outputs folder stops it before anything is written."""
+    folder = settings.runs_dir if settings.runs_dir.is_dir() else settings.outputs
     try:
         with tempfile.TemporaryFile(dir=folder) as probe:
             probe.write(b"\0" * 4096)
