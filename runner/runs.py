@@ -133,6 +133,6 @@ def prune(runs_dir: Path, keep: int, running: set[str] | frozenset = frozenset()
         try:
             shutil.rmtree(folder)
         except OSError as error:
-            reason = f"{error.strerror}): {storage_fix(error)}"
-            raise StorageError(f"cannot delete {folder} ({reason}") from None
+            fix = storage_fix(error)
+            raise StorageError(f"cannot delete {folder} ({error.strerror}): {fix}") from None
     return folders[keep:]

@@ -516,7 +516,7 @@ def private_mount(options: str, folder: Path, command: list[str], copy_to: Path)
 
 
 def test_a_disk_that_fills_mid_run_fails_in_one_line_and_closes_the_run(outputs, tmp_path):
-    """A real full disk: the outputs folder is a 8 MB tmpfs that a stage fills."""
+    """A real full disk: the outputs folder is an 8 MB tmpfs that a stage fills."""
     import fake_papermill
 
     spec_path = tmp_path / "fake_stages.json"
