@@ -1,7 +1,8 @@
 """Run one chain: take the lock, record the run, execute each stage's notebook, publish reports.
 
 The loop stops at the first failing stage and names its executed notebook. Tickers that fail a
-stage are recorded in `run_item` by the notebook and left out of the stages after it.
+stage are recorded in `run_item` by the notebook and left out of the stages after it. However
+the run ends (a failure, a full disk, Ctrl-C or SIGTERM), its row and `run.json` are closed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from runner.lock import hold_lock
 from runner.runs import RunRecord, StageRecord, close_abandoned, new_run_id, write_params
 from runner.stages import Stage, stage_parameters
 from stockcast import store
-from stockcast.config import NOTEBOOKS_DIR, Settings
+from stockcast.config import NOTEBOOKS_DIR, Settings, mask_secrets
+from stockcast.errors import StockcastError, StorageError
 
 
 @dataclass
@@ -31,6 +33,10 @@ class RunPlan:
 
 def log(message: str) -> None:
     print(message, flush=True)
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0]
 
 
 def _failed_tickers(engine, run_id: str) -> dict[str, str]:
@@ -68,7 +74,20 @@ def _attach_reports(settings: Settings, kind: str, run_id: str, folder) -> None:
     try:
         tracking.log_reports(settings, kind, run_id, folder)
     except Exception as exc:  # noqa: BLE001 - any tracking failure, reported in one line
-        log(f"could not attach the reports to MLflow ({type(exc).__name__}: {exc})".splitlines()[0])
+        reason = mask_secrets(_one_line(exc), settings.tracking_uri)
+        log(f"could not attach the reports to MLflow ({reason})")
+
+
+def _render(executed, settings: Settings) -> str | None:
+    """The HTML report of an executed notebook; one that cannot be rendered (a copy truncated
+    by a full disk) is reported in one line and the run goes on."""
+    try:
+        return publish.render_html(
+            executed, executed.with_suffix(".html"), settings.static_dir
+        ).name
+    except Exception as exc:  # noqa: BLE001 - nbconvert and the disk fail in many ways
+        log(f"could not render {executed.name} as HTML ({_one_line(exc)})")
+        return None
 
 
 def _run_stage(stage: Stage, record: RunRecord, common: dict, plan: RunPlan, settings: Settings):
@@ -82,14 +101,16 @@ def _run_stage(stage: Stage, record: RunRecord, common: dict, plan: RunPlan, set
     try:
         run_notebook(stage.path, executed, params, cwd=NOTEBOOKS_DIR)
         entry.status = "ok"
-    except StageFailure as failure:
+    except (StageFailure, StockcastError) as failure:
         entry.status, entry.error = "failed", str(failure)
+        raise
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: no report, the run closes at once
+        entry.status = "interrupted"
         raise
     finally:
         entry.seconds = round(time.monotonic() - started, 1)
-        if executed.is_file():
-            html = publish.render_html(executed, executed.with_suffix(".html"), settings.static_dir)
-            entry.html = html.name
+        if executed.is_file() and entry.status != "interrupted":
+            entry.html = _render(executed, settings)
         record.save()
     return params
 
@@ -103,27 +124,50 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
             close_abandoned(settings.runs_dir / abandoned)
             log(f"marked run {abandoned} as abandoned: its holder died")
         folder = settings.runs_dir / run_id
-        folder.mkdir(parents=True)
+        try:
+            folder.mkdir(parents=True)
+        except OSError as error:
+            raise StorageError.writing(folder, error) from None
         common = {**plan.common, "run_id": run_id, "kind": plan.kind}
-        store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         record = RunRecord(run_id, plan.kind, common.get("as_of"), folder)
-        log(
-            f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-            f"{', '.join(common['tickers'])}; reports in {folder}"
-        )
+        store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         status = "failed"
         try:
+            log(
+                f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
+                f"{', '.join(common['tickers'])}; reports in {folder}"
+            )
             status = _execute_stages(plan, settings, engine, record, common)
-        finally:  # an unexpected error still closes the run's records
-            record.status = status
-            record.finished_at = datetime.now(UTC).isoformat()
-            record.save()
-            store.finish_run(engine, run_id, status)
-            _attach_reports(settings, plan.kind, run_id, folder)
-            publish.write_index(settings.runs_dir)
-            engine.dispose()
-    log(f"run {run_id} {status}: {folder / 'run.json'}")
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:  # whatever ended the run, its records are closed
+            _close_run(settings, engine, record, status)
     return 0 if status == "ok" else 1
+
+
+def _close_run(settings: Settings, engine, record: RunRecord, status: str) -> None:
+    """Close the run's row, then its `run.json`, then publish. Each step may fail alone (a full
+    disk, MLflow down) and is reported in one line; the row comes first, as it is what the next
+    run and `status` read. An interrupted run skips MLflow, to exit at once."""
+    record.status = status
+    record.finished_at = datetime.now(UTC).isoformat()
+    steps = [
+        ("its row", lambda: store.finish_run(engine, record.run_id, status)),
+        ("run.json", record.save),
+    ]
+    if status != "interrupted":
+        steps.append(
+            ("MLflow", lambda: _attach_reports(settings, record.kind, record.run_id, record.folder))
+        )
+    steps.append(("runs/index.html", lambda: publish.write_index(settings.runs_dir)))
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - the other records are still closed
+            log(f"could not record the end of run {record.run_id} in {name} ({_one_line(exc)})")
+    engine.dispose()
+    log(f"run {record.run_id} {status}: {record.folder / 'run.json'}")
 
 
 def _execute_stages(plan, settings, engine, record: RunRecord, common: dict) -> str:

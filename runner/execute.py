@@ -6,12 +6,13 @@ only JSON-type values. The template is never written; the executed copy is the a
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockcast.errors import BadInput
+from stockcast.errors import NO_SPACE, NOT_WRITABLE, BadInput, StorageError
 
 KERNEL_NAME = "stockcast"
 JSON_TYPES = (str, int, float, bool, type(None), list, dict)
@@ -68,6 +69,18 @@ def declared_parameters(notebook: Path) -> dict:
     return papermill.inspect_notebook(str(notebook))
 
 
+def declared_defaults(notebook: Path) -> dict:
+    """The template's parameters and their default values (None where the default is not a
+    literal, so its type is unknown)."""
+    defaults = {}
+    for name, spec in declared_parameters(notebook).items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None
+    return defaults
+
+
 def check_parameters(notebook: Path, parameters: dict) -> None:
     """Raise BadInput unless every parameter is declared by the notebook and JSON-typed."""
     declared = declared_parameters(notebook)
@@ -83,6 +96,17 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
                 f"parameter {name}={value!r} for {notebook.name} is not a JSON value "
                 "(string, number, boolean, null, list or mapping)"
             )
+
+
+def _drop_unreadable(executed: Path) -> None:
+    """Remove an executed copy that a full disk left truncated: nothing can open it, and
+    removing it frees the space the run needs to close its records."""
+    try:
+        json.loads(executed.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        executed.unlink(missing_ok=True)
 
 
 def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) -> None:
@@ -103,5 +127,10 @@ def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) ->
         )
     except PapermillExecutionError as exc:
         raise StageFailure(executed, f"{exc.ename}: {exc.evalue}".splitlines()[0]) from None
+    except OSError as exc:
+        if exc.errno not in NO_SPACE | NOT_WRITABLE:
+            raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        _drop_unreadable(executed)
+        raise StorageError.writing(exc.filename or executed, exc) from None
     except Exception as exc:  # a dead kernel or a timeout: still one line and the copy
         raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from stockcast import store
 from stockcast.config import Settings, mask_url
-from stockcast.errors import LockHeld
+from stockcast.errors import LockHeld, StorageError
 
 BUSY = "wait for it to finish (this run did nothing)"
 # A winner writes its record right after taking the lock: a loser waits this long to read it.
@@ -65,10 +65,17 @@ def _read_holder(path: Path) -> dict | None:
         time.sleep(0.05)
 
 
+def _open_lock_file(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # never truncated by a loser
+    except OSError as error:
+        raise StorageError.writing(path, error) from None
+
+
 @contextmanager
 def _file_lock(path: Path, run_id: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # never truncated by a loser
+    descriptor = _open_lock_file(path)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,8 +84,11 @@ def _file_lock(path: Path, run_id: str):
             who = f"run {holder.get('run_id')} (pid {holder.get('pid')})" if holder else "a run"
             raise LockHeld(f"{who} holds {path}: {BUSY}") from None
         record = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, json.dumps(record).encode(), 0)
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, json.dumps(record).encode(), 0)
+        except OSError:
+            pass  # a full disk: the lock is held all the same, only its holder goes unnamed
         try:
             yield
         finally:

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from stockcast.errors import BadInput, InvalidTicker
 
@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_YAML = REPO_ROOT / "runner" / "pipeline.yaml"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 SAMPLE_TICKERS = ("AAPL", "GOOG", "IBM", "MSFT")
+SOURCES = ("sample", "csv", "yfinance")
 CANDIDATES = ("naive", "ridge", "xgboost")
 
 # One pattern for every ticker that enters the system: letters, digits, inner dots and dashes, an
@@ -93,16 +94,58 @@ def exchange_for(ticker: str) -> str:
     return EXCHANGE_BY_SUFFIX[suffix]
 
 
+# URL query keys whose value is a secret: libpq's (password, sslpassword, oauth_client_secret),
+# and any key that names one (a token, an API key) for other services.
+SECRET_KEY = re.compile(r"pass|secret|token|pwd|key|auth|credential", re.IGNORECASE)
+
+
+def _masked_query(query: str) -> str:
+    pieces = []
+    for piece in re.split(r"([&;])", query):
+        key = unquote_plus(piece.partition("=")[0])
+        pieces.append(f"{piece.partition('=')[0]}=***" if SECRET_KEY.search(key) else piece)
+    return "".join(pieces)
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print or log."""
+    """The URL with every secret it carries replaced by ***, safe to print or log: the password
+    of its user part and the value of any secret query parameter (`?password=...`)."""
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    masked = url  # edited in place: the rest of the URL is printed exactly as given
+    if password is not None:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        masked = masked.replace(f"//{parts.netloc}", f"//{user}:***@{host}", 1)
+    if parts.query:
+        masked = masked.replace(f"?{parts.query}", f"?{_masked_query(parts.query)}", 1)
+    return masked
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every secret the URL carries, as written and decoded (empty ones left out)."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    for piece in re.split(r"[&;]", parts.query):
+        key, _, value = piece.partition("=")
+        if SECRET_KEY.search(unquote_plus(key)):
+            found.append(value)
+    decoded = [unquote_plus(value) for value in found]
+    return sorted({v for v in found + decoded if v}, key=len, reverse=True)
+
+
+def mask_secrets(text: str, url: str) -> str:
+    """`text` (an error message, say) with the URL and every secret it carries masked."""
+    text = text.replace(url, mask_url(url))
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _read_dotenv() -> None:
@@ -148,17 +191,27 @@ def load_settings() -> Settings:
     _read_dotenv()
     outputs = Path(os.environ.get("STOCKCAST_OUTPUTS") or REPO_ROOT / "outputs").expanduser()
     outputs = outputs.resolve()
-    outputs.mkdir(parents=True, exist_ok=True)
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(
+            f"outputs folder {outputs} cannot be created ({error.strerror}): "
+            "set STOCKCAST_OUTPUTS to a writable folder"
+        ) from None
     db_url = os.environ.get("STOCKCAST_DB_URL") or f"sqlite:///{outputs / 'stockcast.db'}"
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{outputs / 'mlflow.db'}"
     return Settings(outputs=outputs, db_url=db_url, tracking_uri=tracking_uri)
+
+
+def pipeline_config_path(path: Path | str | None = None) -> Path:
+    return Path(path) if path else PIPELINE_YAML
 
 
 def load_pipeline_config(path: Path | str | None = None) -> dict:
     """The pipeline settings of `runner/pipeline.yaml` (the middle settings layer)."""
     import yaml
 
-    path = Path(path) if path else PIPELINE_YAML
+    path = pipeline_config_path(path)
     if not path.is_file():
         raise BadInput(f"pipeline settings file {path} does not exist: check --config")
     try:

@@ -4,6 +4,14 @@
 1 for a failure of the pipeline itself, 3 when another run holds the lock.
 """
 
+from __future__ import annotations
+
+import errno
+
+# Errors that mean "this disk cannot take the file", not "this code is wrong".
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+
 
 class StockcastError(Exception):
     """Base class: the message is one line, names the input and the fix."""
@@ -55,3 +63,28 @@ class LockHeld(StockcastError):
     """Another run holds the pipeline lock; this run does nothing."""
 
     exit_code = 3
+
+
+class StorageError(StockcastError):
+    """A file a run writes could not be written (a full disk, a read-only folder)."""
+
+    @classmethod
+    def writing(cls, path, error: OSError) -> StorageError:
+        return cls(f"cannot write {path} ({error.strerror or error}): {storage_fix(error)}")
+
+
+def storage_fix(error: OSError) -> str:
+    """What to do about an OSError met while writing outputs."""
+    if error.errno in NO_SPACE:
+        return "free space on that disk, or set STOCKCAST_OUTPUTS to a folder on another one"
+    return "make the folder writable, or set STOCKCAST_OUTPUTS to a writable folder"
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM): raised like Ctrl-C, so that every layer unwinds
+    (papermill shuts its kernel down) and the run's records are closed as `interrupted`."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a process ended by it
+
+    def __str__(self) -> str:
+        return "terminated by SIGTERM: the run, if one had started, is recorded as interrupted"

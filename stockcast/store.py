@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from stockcast.config import mask_url
+from stockcast.config import mask_secrets, mask_url
 from stockcast.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -125,18 +125,72 @@ def connect(url: str, migrate: bool = True) -> Engine:
     return engine
 
 
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def open_existing(url: str) -> Engine | None:
+    """A read-only engine on a database a run has initialised, or None when there is none yet
+    (no file, no tables): what readers such as `status` use, never creating or migrating.
+    DatabaseUnavailable, naming the file and the fix, for an empty, foreign or corrupt file."""
+    from alembic.runtime.migration import MigrationContext
+
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        raise DatabaseUnavailable(
+            f"database file {path} is empty (0 bytes): delete it, or run the pipeline "
+            "(`python -m runner demo`) to create its tables"
+        )
+    engine = connect_read_only(url)
+    try:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            revision = MigrationContext.configure(conn).get_current_revision()
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unreachable(url, exc) from None
+    if pipeline_run.name not in tables:
+        if path is not None and tables:
+            raise DatabaseUnavailable(
+                f"database file {path} holds no stockcast tables ({', '.join(sorted(tables))}): "
+                "point STOCKCAST_DB_URL at stockcast's database, or move this file aside"
+            )
+        return None
+    if revision != _head_revision():
+        raise DatabaseUnavailable(
+            f"database {_describe(url)} is at schema revision {revision}, this stockcast reads "
+            f"{_head_revision()}: a run migrates it (`python -m runner daily`)"
+        )
+    return engine
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory ones)."""
+    database = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+    return Path(database).expanduser() if database and database != ":memory:" else None
+
+
+def _describe(url: str) -> str:
+    path = _sqlite_path(url)
+    return f"file {path}" if path is not None else mask_url(url)
+
+
 def upgrade(conn: Connection) -> None:
     """Apply the Alembic migrations up to head on this connection (a no-op when current)."""
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
+    if MigrationContext.configure(conn).get_current_revision() == _head_revision():
+        return
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if MigrationContext.configure(conn).get_current_revision() == head:
-        return
     config.attributes["connection"] = conn
     command.upgrade(config, "head")
 
@@ -638,7 +692,20 @@ def _advisory_key(conn: Connection) -> int:
 
 
 def _unreachable(url: str, exc: Exception) -> DatabaseUnavailable:
+    """One line naming the database (secrets masked, in the URL and in the driver's reason)."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = mask_secrets(reason, url)
+    path = _sqlite_path(url)
+    if path is not None and "file is not a database" in reason:
+        return DatabaseUnavailable(
+            f"database file {path} is not a SQLite database ({reason}): move it aside or "
+            "delete it; the next run creates a new one"
+        )
+    if path is not None:
+        return DatabaseUnavailable(
+            f"database file {path} is unreachable ({reason}): check STOCKCAST_DB_URL and "
+            "the file's folder and permissions"
+        )
     return DatabaseUnavailable(
         f"database {mask_url(url)} is unreachable ({reason}): check STOCKCAST_DB_URL "
         "and that the server is running"

@@ -83,3 +83,49 @@ def test_environment_overrides_infrastructure(outputs, monkeypatch):
 )
 def test_mask_url_hides_only_the_password(url, masked):
     assert config.mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (
+            "postgresql+psycopg://u@h/db?password=secret",
+            "postgresql+psycopg://u@h/db?password=***",
+        ),
+        (
+            "postgresql://u@h:5432/db?sslmode=require&sslpassword=secret&connect_timeout=5",
+            "postgresql://u@h:5432/db?sslmode=require&sslpassword=***&connect_timeout=5",
+        ),
+        (  # both forms at once, and a key spelled with percent-escapes
+            "postgresql://u:secret@h/db?pass%77ord=secret&application_name=x",
+            "postgresql://u:***@h/db?pass%77ord=***&application_name=x",
+        ),
+        (  # a password without a user; a secret with an '@' and a '#'
+            "postgresql://:sec%40ret@h/db?oauth_client_secret=s%23cret",
+            "postgresql://:***@h/db?oauth_client_secret=***",
+        ),
+        (  # keys are matched whatever their case; ';' also separates parameters
+            "postgresql://u@h/db?options=-csearch_path%3Dx;PASSWORD=secret",
+            "postgresql://u@h/db?options=-csearch_path%3Dx;PASSWORD=***",
+        ),
+        ("http://user:secret@mlflow:5000", "http://user:***@mlflow:5000"),
+        ("http://mlflow:5000/?token=secret", "http://mlflow:5000/?token=***"),
+        ("postgresql://u@h/db?password=", "postgresql://u@h/db?password=***"),
+        ("postgresql://u@h/db?password", "postgresql://u@h/db?password=***"),
+    ],
+)
+def test_mask_url_hides_secrets_in_every_form_a_url_carries_them(url, masked):
+    assert config.mask_url(url) == masked
+    assert "secret" not in config.mask_url(url).replace("client_secret", "")
+
+
+def test_masking_a_text_removes_every_secret_the_url_carries():
+    url = "postgresql://u:pw1@h/db?sslpassword=pw%232"
+    text = "could not connect to postgresql://u:pw1@h/db (password pw1, key pw#2)"
+    assert config.mask_secrets(text, url) == (
+        "could not connect to postgresql://u:***@h/db (password ***, key ***)"
+    )
+
+
+def test_an_unparseable_url_is_not_printed():
+    assert config.mask_url("postgresql://u:pw@[::1/db") == "<unparseable URL>"

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -22,13 +26,17 @@ import pytest
 import sqlalchemy as sa
 import tenacity
 import yahoo
+from conftest import REPO, run_cli
 from conftest import pipeline_env as base_env
-from conftest import run_cli
 from test_lock import (
+    _descendants,
+    _started,
+    database_url,
     finish,
     kill_run,
     no_run_left_behind,  # noqa: F401 (autouse: kills a run a failing test leaves behind)
     runs_table,
+    settings_for,
     start_run,
     started_run,
     wait_for_stage,
@@ -36,6 +44,7 @@ from test_lock import (
     with_password,
 )
 
+from runner.lock import hold_lock
 from stockcast import calendar, sources
 from stockcast.tracking import TAG_RUN, TAG_STAGE
 
@@ -331,3 +340,227 @@ def test_retries_stop_at_the_time_bound_before_the_attempts_run_out(throttled, m
     attempts = len(throttled.chart_requests) // 2
     assert 1 < attempts < 10_000
     assert result.failures["MSFT"].startswith("Yahoo rate-limited 'MSFT' (HTTP 429) on all ")
+
+
+# --- a chain run with faked notebooks (tests/fake_papermill.py): the run's records ---------------
+
+DAILY = ("daily", "--tickers", "AAPL,MSFT", "--as-of", "2013-03-01")
+
+
+def run_record(outputs: Path, run_id: str) -> dict:
+    return json.loads((outputs / "runs" / run_id / "run.json").read_text())
+
+
+def test_a_faked_daily_chain_runs_every_stage_and_records_failed_tickers(
+    outputs, monkeypatch, capsys
+):
+    from fake_papermill import FakePapermill
+
+    from runner.cli import main
+
+    fake = FakePapermill({"stages": {"features": {"fail_tickers": {"MSFT": "too short"}}}})
+    fake.install(monkeypatch)
+    assert main(list(DAILY)) == 1
+    out = capsys.readouterr().out
+    run_id = started_run(out)
+    assert [name for name, _ in fake.calls] == [
+        "ingest",
+        "features",
+        "train",
+        "predict",
+        "evaluate",
+        "dashboard",
+    ]
+    assert fake.calls[2][1]["tickers"] == ["AAPL"]  # MSFT left out after it failed
+    assert runs_table(f"sqlite:///{outputs / 'stockcast.db'}") == {run_id: "partial"}
+    record = run_record(outputs, run_id)
+    assert record["status"] == "partial" and record["failed_tickers"] == ["MSFT"]
+    assert all(stage["html"] for stage in record["stages"])
+
+
+def test_a_full_disk_mid_run_fails_in_one_line_and_closes_the_run(outputs, monkeypatch, capsys):
+    """papermill's writer raising ENOSPC (patched), as a full disk makes it."""
+    from fake_papermill import FakePapermill
+
+    from runner.cli import main
+
+    FakePapermill({"stages": {"train": "enospc"}}).install(monkeypatch)
+    assert main(list(DAILY)) == 1
+    out, err = capsys.readouterr()
+    run_id = started_run(out)
+    executed = outputs / "runs" / run_id / "04_train.ipynb"
+    (line,) = err.splitlines()
+    assert line == (
+        f"error: cannot write {executed} (No space left on device): free space on that disk, "
+        "or set STOCKCAST_OUTPUTS to a folder on another one"
+    )
+    assert runs_table(f"sqlite:///{outputs / 'stockcast.db'}") == {run_id: "failed"}
+    record = run_record(outputs, run_id)
+    assert record["status"] == "failed"
+    assert [(s["name"], s["status"]) for s in record["stages"]][-1] == ("train", "failed")
+    assert not executed.exists()  # the truncated copy, which nothing could open, is removed
+
+
+# --- faults only a real process meets: SIGTERM, a full or read-only disk -------------------------
+
+
+def fake_run(tmp_path: Path, spec: dict, *args: str, env: dict) -> subprocess.Popen:
+    """A runner process (its own process group) whose notebooks tests/fake_papermill.py fakes."""
+    import fake_papermill
+
+    spec_path = tmp_path / "fake_stages.json"
+    spec_path.write_text(json.dumps(spec))
+    process = subprocess.Popen(
+        fake_papermill.command(spec_path, *args),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _started.append(process)
+    return process
+
+
+def assert_closed_as(
+    outputs: Path, run_id: str, status: str, stage: str, stage_status: str, db_url=None
+):
+    assert runs_table(db_url or f"sqlite:///{outputs / 'stockcast.db'}") == {run_id: status}
+    record = run_record(outputs, run_id)
+    assert record["status"] == status and record["finished_at"]
+    assert [(s["name"], s["status"]) for s in record["stages"]][-1] == (stage, stage_status)
+    with hold_lock(settings_for(outputs, db_url), "daily-20130301T220000Z-next00"):
+        pass  # released: the next run is not refused
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sigterm_closes_the_run_as_interrupted_and_releases_the_lock(
+    outputs, tmp_path, backend, request
+):
+    db_url = database_url(backend, request)
+    env = base_env(outputs, db_url)
+    process = fake_run(tmp_path, {"stages": {"train": "block"}}, *DAILY, env=env)
+    run_id = wait_for_stage(outputs, "train", process)
+    process.send_signal(signal.SIGTERM)
+    status, out, err = finish(process, timeout=120)
+
+    assert status == 143, out + err
+    assert err.splitlines() == [
+        "error: terminated by SIGTERM: the run, if one had started, is recorded as interrupted"
+    ]
+    assert f"run {run_id} interrupted: " in out
+    assert_closed_as(outputs, run_id, "interrupted", "train", "interrupted", db_url)
+
+
+def test_sigterm_while_a_kernel_executes_stops_it_and_closes_the_run(outputs, tmp_path):
+    """The same through real papermill and a real kernel (a notebook that sleeps)."""
+    import nbformat
+
+    started = tmp_path / "kernel_started"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(f"import pathlib, time\npathlib.Path({str(started)!r}).touch()"),
+        nbformat.v4.new_code_cell("time.sleep(600)"),
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "stockcast",
+        "display_name": "x",
+        "language": "python",
+    }
+    nbformat.write(notebook, tmp_path / "sleep.ipynb")
+    spec = {"stages": {"features": {"real": str(tmp_path / "sleep.ipynb")}}}
+    process = fake_run(tmp_path, spec, *DAILY, env=base_env(outputs))
+    run_id = wait_for_stage(outputs, "features", process)
+    wait_until(started.exists, process)
+    kernels = _descendants(process.pid)
+    assert kernels
+    process.send_signal(signal.SIGTERM)
+    status, out, err = finish(process, timeout=120)
+
+    assert status == 143, out + err
+    assert len(err.splitlines()) == 1, err
+    assert_closed_as(outputs, run_id, "interrupted", "features", "interrupted")
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in kernels), timeout=30)
+
+
+def private_mount(options: str, folder: Path, command: list[str], copy_to: Path) -> list[str]:
+    """`command` in a mount namespace of its own where `folder` is a fresh tmpfs (`options`);
+    what it left there is copied to `copy_to` when it ends. Skips where mounting is refused."""
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "t", "/mnt"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {probe.stderr.decode().strip()}")
+    folder.mkdir(parents=True, exist_ok=True)
+    script = (
+        'mount -t tmpfs -o "$1" stockcast_test "$2" || exit 99; '
+        'dir="$2"; copy="$3"; shift 3; "$@"; status=$?; cp -a "$dir/." "$copy/"; exit $status'
+    )
+    copy_to.mkdir(parents=True, exist_ok=True)
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        options,
+        str(folder),
+        str(copy_to),
+        *command,
+    ]
+
+
+def test_a_disk_that_fills_mid_run_fails_in_one_line_and_closes_the_run(outputs, tmp_path):
+    """A real full disk: the outputs folder is an 8 MB tmpfs that a stage fills."""
+    import fake_papermill
+
+    spec_path = tmp_path / "fake_stages.json"
+    spec_path.write_text(json.dumps({"stages": {"features": "fill_disk"}}))
+    after = tmp_path / "after"
+    command = private_mount(
+        "size=8m", outputs, fake_papermill.command(spec_path, *DAILY), copy_to=after
+    )
+    result = subprocess.run(
+        command, cwd=REPO, env=base_env(outputs), capture_output=True, text=True, timeout=600
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: cannot write ") and "02_features.ipynb" in line
+    assert "(No space left on device): free space on that disk" in line
+    run_id = started_run(result.stdout)
+    assert_closed_as(after, run_id, "failed", "features", "failed")
+    assert not (after / "runs" / run_id / "02_features.ipynb").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "options", "expected"),
+    [
+        ("read-only", "ro", "is not writable (Read-only file system): make the folder writable"),
+        ("full", "size=64k", "is full (No space left on device): free space on that disk"),
+        ("read-only parent", "ro", "cannot be created (Read-only file system): set STOCKCAST"),
+    ],
+)
+def test_an_unwritable_outputs_folder_exits_2_in_one_line_before_the_run(
+    outputs, tmp_path, case, options, expected
+):
+    mount = tmp_path / "mount" if case == "read-only parent" else outputs
+    folder = mount / "outputs" if case == "read-only parent" else outputs
+    fill = f"head -c 1M /dev/zero > {folder}/filler 2>/dev/null; " if case == "full" else ""
+    runner = shlex.join([sys.executable, "-m", "runner", *DAILY])
+    after = tmp_path / "after"
+    command = private_mount(options, mount, ["sh", "-c", fill + runner], copy_to=after)
+    result = subprocess.run(
+        command, cwd=REPO, env=base_env(folder), capture_output=True, text=True, timeout=600
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: outputs folder {folder} {expected}"), line
+    assert sorted(p.name for p in after.iterdir()) == (["filler"] if case == "full" else [])
