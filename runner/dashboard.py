@@ -109,17 +109,6 @@ class DashboardKernels(AsyncMappingKernelManager):
             await self.shutdown_kernel(kernel_id)
 
 
-class DashboardPage(TornadoVoilaHandler):
-    """Voila's page, with the _xsrf cookie its unload beacon needs and a page for a full house."""
-
-    async def prepare(self, **kwargs):
-        await super().prepare(**kwargs)  # logs the visitor in, by ?token= or cookie
-        # The page ends its kernel on unload by posting the _xsrf cookie; Voila never sets it,
-        # so the post was refused (403) and every kernel lived until culled.
-        self.xsrf_token  # noqa: B018 -- reading it sets the cookie
-        drop_token_from_request(self.request)
-
-
 def drop_token_from_request(request) -> None:
     """Forget the ?token= of a request once it has logged the visitor in: Voila hands the query
     and the full URL to the visitor's kernel in its environment."""
@@ -129,6 +118,17 @@ def drop_token_from_request(request) -> None:
     request.arguments.pop("token", None)
     request.query = urlencode(request.query_arguments, doseq=True)
     request.uri = request.path + (f"?{request.query}" if request.query else "")
+
+
+class DashboardPage(TornadoVoilaHandler):
+    """Voila's page, with the _xsrf cookie its unload beacon needs and a page for a full house."""
+
+    async def prepare(self, **kwargs):
+        await super().prepare(**kwargs)  # logs the visitor in, by ?token= or cookie
+        # The page ends its kernel on unload by posting the _xsrf cookie; Voila never sets it,
+        # so the post was refused (403) and every kernel lived until culled.
+        self.xsrf_token  # noqa: B018 -- reading it sets the cookie
+        drop_token_from_request(self.request)
 
     def write_error(self, status_code: int, **kwargs) -> None:
         if status_code != 503:

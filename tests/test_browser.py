@@ -104,8 +104,15 @@ def health(url: str) -> dict:
 
 def kernel_processes(url: str) -> list[psutil.Process]:
     """The kernels the server runs, counted as processes (not as the server reports them)."""
-    children = psutil.Process(server_pid(url)).children(recursive=True)
-    return [p for p in children if "ipykernel_launcher" in " ".join(p.cmdline())]
+    kernels = []
+    for process in psutil.Process(server_pid(url)).children(recursive=True):
+        try:
+            alive = process.status() != psutil.STATUS_ZOMBIE
+            if alive and "ipykernel_launcher" in " ".join(process.cmdline()):
+                kernels.append(process)
+        except psutil.Error:  # ended while we looked
+            pass
+    return kernels
 
 
 def wait_for_kernels(url: str, count: int, seconds: float = 120) -> None:
@@ -329,7 +336,7 @@ def test_every_visit_completes_and_its_kernel_ends(pipeline, browser, tmp_path):
                 assert "visit-0123456789" not in " ".join(kernel.cmdline())
                 assert "visit-0123456789" not in str(kernel.environ())
             busy = fetch(url, "/?token=visit-0123456789")
-            assert busy.status == 503 and busy.getheader("Retry-After")
+            assert busy.status == 503 and busy.getheader("Retry-After"), (busy.status, busy.body[:300])
             assert b"The dashboard is busy" in busy.body
             for page in pages:
                 page.locator(".sc-runs").wait_for(timeout=4 * PAGE_BUDGET * 1000)

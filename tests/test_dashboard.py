@@ -277,3 +277,14 @@ def test_token_comes_from_the_flag_or_the_environment_and_leaves_it(monkeypatch)
     assert read_token(None) is None
     assert all(map(_is_token_flag, ["--token", "--token=x", "--tok", "--t=x"]))
     assert not any(map(_is_token_flag, ["--", "--port", "--host=x", "x--token", "dashboard"]))
+
+
+def test_the_token_is_dropped_from_a_request_once_it_logged_in():
+    from tornado.httputil import HTTPServerRequest
+
+    from runner.dashboard import drop_token_from_request
+
+    request = HTTPServerRequest(method="GET", uri="/?token=s3cret&theme=dark")
+    drop_token_from_request(request)
+    assert (request.uri, request.query) == ("/?theme=dark", "theme=dark")
+    assert "token" not in request.arguments and "s3cret" not in request.full_url()
