@@ -6,9 +6,9 @@ child process started with the page); never trains or fetches. The pieces it sho
 pure functions of `dashboard`.
 
 Every widget is filled from the kernel's main thread, and Output widgets by value (`outputs`),
-never by capturing a cell's output: a capture makes the executing notebook client send messages to
-the kernel while a cell runs, and those concurrent requests are where ipykernel 7 lost a reply and
-left the page waiting forever.
+never by capturing a cell's output: a capture makes the notebook client that executes the page send
+its own requests to the kernel between cells, and the two page renders seen stalled for good (the
+kernel idle, the client still waiting for a reply) had stopped right after such requests.
 """
 
 from __future__ import annotations
