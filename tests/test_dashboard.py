@@ -280,12 +280,12 @@ def test_token_comes_from_the_flag_or_the_environment_and_leaves_it(monkeypatch)
 
 
 def test_the_token_is_dropped_from_a_request_once_it_logged_in():
-    from tornado.httputil import HTTPServerRequest, RequestStartLine
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
     from runner.dashboard import drop_token_from_request
 
     line = RequestStartLine("GET", "/?token=s3cret&theme=dark", "HTTP/1.1")
-    request = HTTPServerRequest(start_line=line)
+    request = HTTPServerRequest(start_line=line, headers=HTTPHeaders({"Host": "127.0.0.1"}))
     drop_token_from_request(request)
     assert (request.uri, request.query) == ("/?theme=dark", "theme=dark")
     assert "token" not in request.arguments and "s3cret" not in request.full_url()
