@@ -1,13 +1,19 @@
 """What the dashboard shows, read from the store and MLflow: the latest forecast as a headline, a
 rolling track record, the last train's leaderboard and the recent runs with links to their reports.
 
-The functions here are pure (frames in, frames or HTML out) except `load_train_runs` (MLflow) and
-`report_files` (the run folders); `stockcast.dashboard_app` wires them into widgets.
+The functions here are pure (frames in, frames or HTML out) except `load_train_runs` (MLflow, read
+in a child process by `start_reading_train_runs`) and `report_files` (the run folders);
+`stockcast.dashboard_app` wires them into widgets.
 """
 
 from __future__ import annotations
 
 import html
+import logging
+import pickle
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +25,7 @@ from stockcast.features import require_columns
 NO_DATA = "no data yet: run `make run`"
 WINDOW = 20  # evaluated sessions per rolling track-record point
 DEFAULT_MONTHS = 3  # months of price history shown on load
+MLFLOW_TIMEOUT = 120  # seconds the leaderboard waits for MLflow (a run may lock its store)
 STAGE = "train"
 CSS = """<style>
 .sc-headline{border-left:4px solid #d9480f;padding:6px 14px;margin:6px 0 12px 0;
@@ -241,6 +248,45 @@ def load_train_runs(settings, max_results: int = 5000) -> pd.DataFrame:
     return tracking.search_runs(settings, STAGE, max_results)
 
 
+def start_reading_train_runs() -> subprocess.Popen:
+    """Read the train runs in a child process (`python -m stockcast.dashboard`), from the same
+    environment. Importing MLflow and opening its store costs tens of seconds of CPU here: inside
+    the dashboard's kernel it held the interpreter while the browser restored the page's widgets,
+    and a store locked by a run could keep it for minutes; a child runs beside the kernel on
+    another core and can be stopped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "stockcast.dashboard"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def collect_train_runs(reader: subprocess.Popen, timeout: float = MLFLOW_TIMEOUT) -> pd.DataFrame:
+    """The child's train runs; RuntimeError with one line when it failed or took too long."""
+    try:
+        out, err = reader.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        reader.kill()
+        reader.communicate()
+        raise RuntimeError(f"MLflow did not answer within {timeout:.0f} s") from None
+    if reader.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
+        raise RuntimeError(lines[-1][:200])
+    return pickle.loads(out)
+
+
+def _write_train_runs() -> None:
+    """The child's side: the train runs, pickled, on stdout; an error's last line on stderr."""
+    from stockcast.config import load_settings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        runs = load_train_runs(load_settings())
+    sys.stdout.buffer.write(pickle.dumps(runs))
+
+
 def leaderboard(train_runs: pd.DataFrame, ticker: str, as_of=None) -> tuple[pd.DataFrame, dict]:
     """Each candidate's out-of-sample metrics from the ticker's last train (on or before `as_of`),
     best RMSE first, and that train's as-of, run and champion. Empty when it has none."""
@@ -357,3 +403,7 @@ def runs_table_html(
         f'{CSS}<table class="sc-table sc-runs">{head}{"".join(rows)}</table>'
         f'<p class="sc-caption">Newest first; {index}.</p>'
     )
+
+
+if __name__ == "__main__":
+    _write_train_runs()

@@ -1,17 +1,20 @@
 """The dashboard notebook's sections: live ipywidgets when Voila serves it, or every ticker in turn
 as static output for a run's published snapshot (static HTML has no kernel to run widgets).
 
-Reads only the database (through `store`) and MLflow (through `dashboard.load_train_runs`);
-never trains or fetches. The pieces it shows are built by the pure functions of `dashboard`.
+Reads only the database (through `store`) and MLflow (through `dashboard.load_train_runs`, in a
+child process started with the page); never trains or fetches. The pieces it shows are built by the
+pure functions of `dashboard`.
+
+Every widget is filled from the kernel's main thread, and Output widgets by value (`outputs`),
+never by capturing a cell's output: a capture makes the notebook client that executes the page send
+its own requests to the kernel between cells, and the two page renders seen stalled for good (the
+kernel idle, the client still waiting for a reply) had stopped right after such requests.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import logging
-import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,6 @@ from stockcast.errors import DatabaseUnavailable
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-LOADING = '<p class="sc-caption">Reading the last train from MLflow…</p>'
 PERIODS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60, "all": None}
 
 
@@ -47,12 +49,25 @@ def open_store(settings) -> tuple[sa.Engine | None, str | None]:
     return engine, None
 
 
-def show_figure(figure) -> None:
-    """Display a figure as plotly's mime bundle (Voila's plotly extension renders it, and
+def figure_output(figure) -> dict:
+    """A figure as an output of plotly's mime type (Voila's plotly extension renders it, and
     runner.publish turns it into a div), never the renderer that inlines plotly.js."""
     payload = json.loads(figure.to_json())
     payload["config"] = PLOTLY_CONFIG
-    display({PLOTLY_MIME: payload, "text/plain": figure.layout.title.text or ""}, raw=True)
+    data = {PLOTLY_MIME: payload, "text/plain": figure.layout.title.text or ""}
+    return {"output_type": "display_data", "data": data, "metadata": {}}
+
+
+def html_output(text: str) -> dict:
+    return {
+        "output_type": "display_data",
+        "data": {"text/html": text, "text/plain": ""},
+        "metadata": {},
+    }
+
+
+def show_figure(figure) -> None:
+    display(figure_output(figure)["data"], raw=True)
 
 
 @dataclass
@@ -83,9 +98,9 @@ class Dashboard:
         self._cache: dict[str, TickerData] = {}
         self._train_runs: pd.DataFrame | None = None
         self.mlflow_problem: str | None = None
-        self._mlflow_lock = threading.Lock()
         if self.engine is None:
             return
+        self._train_runs_reader = dashboard.start_reading_train_runs()  # beside the page's work
         summary = store.price_summary(self.engine)
         self.tickers = [t for t in summary["ticker"] if not tickers or t in tickers]
         if not self.tickers:
@@ -112,19 +127,12 @@ class Dashboard:
         return self._cache[ticker]
 
     def train_runs(self) -> pd.DataFrame:
-        with self._mlflow_lock:  # the leaderboard's loader thread and the widgets share it
-            return self._load_train_runs()
-
-    def _load_train_runs(self) -> pd.DataFrame:
+        """The train runs read by the child process started with the view, waited for once."""
         if self._train_runs is None:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    logging.getLogger("mlflow").setLevel(logging.ERROR)
-                    self._train_runs = dashboard.load_train_runs(self.settings)
-            except Exception as error:  # MLflow down must not take the rest of the page with it
-                reason = (str(error).strip().splitlines() or [""])[0][:200]
-                self.mlflow_problem = f"MLflow is unavailable ({type(error).__name__}: {reason})"
+                self._train_runs = dashboard.collect_train_runs(self._train_runs_reader)
+            except RuntimeError as error:  # MLflow down must not take the rest of the page with it
+                self.mlflow_problem = f"MLflow is unavailable ({error})"
                 self._train_runs = pd.DataFrame()
         return self._train_runs
 
@@ -215,6 +223,8 @@ class Dashboard:
         def every_ticker():
             display(HTML("".join(self.leaderboard(t) for t in self.tickers)))
 
+        if not (self.message or self.static):  # waits for MLflow: the page's last piece
+            self.leaderboard_box.value = self.leaderboard(self.ticker_box.value)
         self._section("Model leaderboard: the last train", "leaderboard_box", every_ticker)
 
     def show_runs(self) -> None:
@@ -260,12 +270,6 @@ class Dashboard:
         self.to_box.observe(lambda _: self._on_dates(), names="value")
         self.period_box.observe(lambda change: self._on_period(change["new"]), names="value")
         self.refresh()
-        # Importing MLflow is the slowest step of the page: load the leaderboard behind it.
-        threading.Thread(target=self._fill_leaderboard, daemon=True).start()
-
-    def _fill_leaderboard(self) -> None:
-        self.train_runs()
-        self.leaderboard_box.value = self.leaderboard(self.ticker_box.value)
 
     def _on_period(self, period) -> None:
         if period is None:
@@ -295,17 +299,13 @@ class Dashboard:
         start, end = pd.Timestamp(self.from_box.value), pd.Timestamp(self.to_box.value)
         if not dates_only:
             self.headline_box.value = self.headline(ticker)
-            self.leaderboard_box.value = (
-                LOADING if self._train_runs is None else self.leaderboard(ticker)
-            )
-        with self.price_box:
-            self.price_box.clear_output(wait=True)
-            show_figure(self.price_figure(ticker, start, end))
-        with self.track_box:
-            self.track_box.clear_output(wait=True)
-            found = self.track_record(ticker, start, end)
-            if found is None:
-                display(HTML(f'<p class="sc-caption">{ticker}: nothing evaluated yet.</p>'))
-            else:
-                display(HTML(f'<p class="sc-caption">{found[1]}</p>'))
-                show_figure(found[0])
+            if self._train_runs is not None:  # else show_leaderboard fills it
+                self.leaderboard_box.value = self.leaderboard(ticker)
+        self.price_box.outputs = (figure_output(self.price_figure(ticker, start, end)),)
+        found = self.track_record(ticker, start, end)
+        if found is None:
+            caption = f'<p class="sc-caption">{html.escape(ticker)}: nothing evaluated yet.</p>'
+            self.track_box.outputs = (html_output(caption),)
+        else:
+            caption = f'<p class="sc-caption">{found[1]}</p>'
+            self.track_box.outputs = (html_output(caption), figure_output(found[0]))

@@ -227,3 +227,65 @@ def test_snapshot_view_shows_every_tickers_stored_forecast(pipeline, monkeypatch
         getattr(view, f"show_{show}")()
     figures = [o for o in shown if isinstance(o, dict) and dashboard_app.PLOTLY_MIME in o]
     assert len(figures) == 2 * len(view.tickers)  # a price and a track-record figure each
+
+
+# --- the served dashboard's plumbing -------------------------------------------------------------
+
+
+def test_a_slow_or_failing_mlflow_read_gives_one_line():
+    import subprocess
+    import sys
+
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with pytest.raises(RuntimeError, match="MLflow did not answer within 1 s"):
+        dashboard.collect_train_runs(slow, timeout=1)
+    assert slow.poll() is not None  # stopped, not left behind
+    failing = subprocess.Popen(
+        [sys.executable, "-c", "raise ConnectionError('store is gone')"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with pytest.raises(RuntimeError, match=r"^ConnectionError: store is gone$"):
+        dashboard.collect_train_runs(failing)
+
+
+def test_kernels_end_by_what_their_page_does():
+    from datetime import timedelta
+
+    from runner.dashboard import DashboardKernels, should_cull
+
+    limits = DashboardKernels(cull_idle_timeout=60, cull_busy_timeout=240)
+    limits.cull_open_page_timeout = 900
+    minutes = lambda n: timedelta(minutes=n)  # noqa: E731
+    assert should_cull("dead", 1, minutes(0), limits)
+    assert not should_cull("idle", 0, minutes(0.5), limits)  # the page may still connect
+    assert should_cull("idle", 0, minutes(2), limits)  # its visitor left without a word
+    assert not should_cull("busy", 0, minutes(2), limits)  # a page still rendering
+    assert should_cull("busy", 0, minutes(5), limits)  # a cell that never ends
+    assert not should_cull("idle", 1, minutes(10), limits)  # an open page in use
+    assert should_cull("idle", 1, minutes(20), limits)  # an open tab forgotten
+
+
+def test_token_comes_from_the_flag_or_the_environment_and_leaves_it(monkeypatch):
+    from runner.dashboard import TOKEN_VARIABLE, _is_token_flag, read_token
+
+    monkeypatch.setenv(TOKEN_VARIABLE, "from-env")
+    assert read_token(None) == "from-env"
+    assert TOKEN_VARIABLE not in __import__("os").environ  # kernels do not inherit it
+    monkeypatch.setenv(TOKEN_VARIABLE, "from-env")
+    assert read_token("from-flag") == "from-flag"
+    assert read_token(None) is None
+    assert all(map(_is_token_flag, ["--token", "--token=x", "--tok", "--t=x"]))
+    assert not any(map(_is_token_flag, ["--", "--port", "--host=x", "x--token", "dashboard"]))
+
+
+def test_the_token_is_dropped_from_a_request_once_it_logged_in():
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+    from runner.dashboard import drop_token_from_request
+
+    line = RequestStartLine("GET", "/?token=s3cret&theme=dark", "HTTP/1.1")
+    request = HTTPServerRequest(start_line=line, headers=HTTPHeaders({"Host": "127.0.0.1"}))
+    drop_token_from_request(request)
+    assert (request.uri, request.query) == ("/?theme=dark", "theme=dark")
+    assert "token" not in request.arguments and "s3cret" not in request.full_url()
