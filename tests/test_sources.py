@@ -612,7 +612,7 @@ UNUSABLE = {
     "1e309": "MSFT has an implausible close on 2013-02-27 (inf)",
     "1e308": "MSFT has an implausible close on 2013-02-27 (1e+308)",
     "weekend": "MSFT has 1 row(s) on days that are not XNYS sessions, first 2013-03-02",
-    "file": "MSFT.csv' is a file, not a folder",
+    "file": "MSFT.csv is a file, not a folder",
 }
 
 
