@@ -18,7 +18,7 @@ from runner.runs import RunRecord, StageRecord, close_abandoned, new_run_id, wri
 from runner.stages import Stage, stage_parameters
 from stockcast import store
 from stockcast.config import NOTEBOOKS_DIR, Settings, mask_secrets
-from stockcast.errors import StockcastError, StorageError
+from stockcast.errors import StockcastError, StorageError, describe
 
 
 @dataclass
@@ -36,7 +36,7 @@ def log(message: str) -> None:
 
 
 def _one_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0]
+    return describe(error)
 
 
 def _failed_tickers(engine, run_id: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockcast.errors import NO_SPACE, NOT_WRITABLE, BadInput, StorageError
+from stockcast.errors import NO_SPACE, NOT_WRITABLE, BadInput, StorageError, describe, first_line
 
 KERNEL_NAME = "stockcast"
 JSON_TYPES = (str, int, float, bool, type(None), list, dict)
@@ -126,11 +126,11 @@ def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) ->
             cwd=str(cwd),
         )
     except PapermillExecutionError as exc:
-        raise StageFailure(executed, f"{exc.ename}: {exc.evalue}".splitlines()[0]) from None
+        raise StageFailure(executed, first_line(f"{exc.ename}: {exc.evalue}")) from None
     except OSError as exc:
         if exc.errno not in NO_SPACE | NOT_WRITABLE:
-            raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+            raise StageFailure(executed, describe(exc)) from None
         _drop_unreadable(executed)
         raise StorageError.writing(exc.filename or executed, exc) from None
     except Exception as exc:  # a dead kernel or a timeout: still one line and the copy
-        raise StageFailure(executed, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise StageFailure(executed, describe(exc)) from None

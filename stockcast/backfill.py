@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from stockcast.errors import NotEnoughHistory
-from stockcast.features import require_columns
+from stockcast.frames import require_columns
 from stockcast.predict import FORECAST_COLUMNS
 from stockcast.train import TRAIN_COLUMNS, TrainSettings, fit_ticker, forecast_next
 

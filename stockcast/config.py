@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_plus, urlsplit
 
-from stockcast.errors import BadInput, InvalidTicker
+from stockcast.errors import BadInput, InvalidTicker, first_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_YAML = REPO_ROOT / "runner" / "pipeline.yaml"
@@ -218,7 +218,7 @@ def load_pipeline_config(path: Path | str | None = None) -> dict:
         with path.open() as handle:
             settings = yaml.safe_load(handle) or {}
     except yaml.YAMLError as exc:
-        raise BadInput(f"{path} is not valid YAML ({str(exc).splitlines()[0]}): fix it") from None
+        raise BadInput(f"{path} is not valid YAML ({first_line(exc)}): fix it") from None
     if not isinstance(settings, dict):
         raise BadInput(f"{path} must hold a mapping of settings, not {type(settings).__name__}")
     return settings

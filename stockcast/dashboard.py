@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stockcast.config import CANDIDATES
-from stockcast.features import require_columns
+from stockcast.frames import require_columns
 
 NO_DATA = "no data yet: run `make run`"
 WINDOW = 20  # evaluated sessions per rolling track-record point

@@ -13,6 +13,18 @@ NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
+def first_line(text, limit: int = 300) -> str:
+    """The first non-empty line of `text` (an exception's message, a tool's output), at most
+    `limit` characters: what a one-line error or a recorded failure keeps."""
+    lines = str(text).strip().splitlines()
+    return (lines[0].strip() if lines else "")[:limit]
+
+
+def describe(error: BaseException, limit: int = 300) -> str:
+    """`ErrorType: first line of its message`, the form a per-ticker failure is recorded in."""
+    return first_line(f"{type(error).__name__}: {error}", limit)
+
+
 class StockcastError(Exception):
     """Base class: the message is one line, names the input and the fix."""
 

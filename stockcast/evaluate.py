@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stockcast.features import require_columns
+from stockcast.frames import require_columns
 
 EVAL_COLUMNS = (
     "ticker", "target_date", "model", "pred_close", "true_close", "abs_error", "pct_error",

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from stockcast.calendar import next_sessions
+from stockcast.frames import BASE_PRICE_COLUMNS, require_columns
 
-PRICE_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
 FEATURE_COLUMNS = (
     "ret_1d",
     "ret_5d",
@@ -39,16 +39,9 @@ WARMUP_SESSIONS = 60
 TINY = 1e-12
 
 
-def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
-    """Raise KeyError naming the columns `what` needs and the frame lacks."""
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise KeyError(f"{what} needs columns {missing}; the frame has {list(frame.columns)}")
-
-
 def adjust_prices(prices: pd.DataFrame) -> pd.DataFrame:
     """Add adj_open/adj_high/adj_low (and adj_volume) scaled by the adj_close/close factor."""
-    require_columns(prices, PRICE_COLUMNS, "adjust_prices")
+    require_columns(prices, BASE_PRICE_COLUMNS, "adjust_prices")
     factor = (prices["adj_close"] / prices["close"]).replace([np.inf, -np.inf], np.nan)
     return prices.assign(
         adj_open=prices["open"] * factor,

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from stockcast.features import require_columns
+from stockcast.frames import require_columns
 
 COLORS = {
     "close": "#1f2937",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stockcast.calendar import next_sessions
-from stockcast.features import require_columns
+from stockcast.frames import require_columns
 
 FORECAST_COLUMNS = (
     "ticker", "as_of_date", "model", "pred_return", "lower_return", "upper_return", "is_champion",

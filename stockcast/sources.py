@@ -22,20 +22,8 @@ import pandas as pd
 from stockcast.calendar import last_closed_session, sessions
 from stockcast.config import SAMPLE_TICKERS, check_ticker, check_tickers, exchange_for
 from stockcast.errors import BadInput, InvalidTicker, RateLimited, SourceError
+from stockcast.frames import PRICE_COLUMNS, VALUE_COLUMNS
 
-PRICE_COLUMNS = (
-    "ticker",
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "dividends",
-    "stock_splits",
-)
-VALUE_COLUMNS = PRICE_COLUMNS[2:]
 SOURCES = ("sample", "csv", "yfinance")
 SAMPLE_FILE = "sample_prices.csv.gz"
 

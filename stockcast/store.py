@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from stockcast.config import mask_secrets, mask_url
-from stockcast.errors import DatabaseUnavailable
+from stockcast.errors import DatabaseUnavailable, first_line
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 metadata = sa.MetaData()
@@ -693,7 +693,7 @@ def _advisory_key(conn: Connection) -> int:
 
 def _unreachable(url: str, exc: Exception) -> DatabaseUnavailable:
     """One line naming the database (secrets masked, in the URL and in the driver's reason)."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = first_line(getattr(exc, "orig", None) or exc)
     reason = mask_secrets(reason, url)
     path = _sqlite_path(url)
     if path is not None and "file is not a database" in reason:

@@ -15,7 +15,8 @@ from sklearn.model_selection import TimeSeriesSplit
 from stockcast.config import CANDIDATES
 from stockcast.errors import BadInput
 from stockcast.evaluate import compute_direction_accuracy, compute_rmse
-from stockcast.features import FEATURE_COLUMNS, require_columns
+from stockcast.features import FEATURE_COLUMNS
+from stockcast.frames import require_columns
 from stockcast.models import NaiveForecast, make_model
 from stockcast.predict import FORECAST_COLUMNS
 

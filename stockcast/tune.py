@@ -13,7 +13,8 @@ import pandas as pd
 from sklearn.model_selection import ParameterGrid, TimeSeriesSplit
 
 from stockcast.errors import NotEnoughHistory
-from stockcast.features import FEATURE_COLUMNS, require_columns
+from stockcast.features import FEATURE_COLUMNS
+from stockcast.frames import require_columns
 from stockcast.models import make_model
 
 TUNE_COLUMNS = ("ticker", "date", "warm_up", *FEATURE_COLUMNS, "label")

@@ -11,9 +11,8 @@ import pandas as pd
 
 from stockcast.calendar import calendar_for, sessions
 from stockcast.config import exchange_for
+from stockcast.frames import BASE_PRICE_COLUMNS, PRICE_FIELDS
 
-REQUIRED_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
-PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 # Relative slack for high/low checks: providers round each field separately.
 TOLERANCE = 1e-6
 # No real quote comes near this: the dearest share (BRK-A) trades under 1e6 USD, the largest
@@ -28,7 +27,7 @@ def _first_date(rows: pd.DataFrame, mask: pd.Series) -> str:
 
 
 def check_columns(prices: pd.DataFrame) -> str | None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in prices.columns]
+    missing = [c for c in BASE_PRICE_COLUMNS if c not in prices.columns]
     if missing:
         return f"price rows are missing columns {', '.join(missing)}"
     return None

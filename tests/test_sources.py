@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yahoo
 
-from stockcast import sources
+from stockcast import frames, sources
 from stockcast.config import REPO_ROOT
 from stockcast.errors import BadInput, InvalidTicker
 
@@ -51,10 +51,10 @@ def test_sample_ticker_has_known_range(sample, ticker, first, last, rows):
 
 
 def test_sample_is_canonical(sample):
-    assert tuple(sample.columns) == sources.PRICE_COLUMNS
+    assert tuple(sample.columns) == frames.PRICE_COLUMNS
     assert sorted(sample["ticker"].unique()) == sources.list_tickers("sample")
     assert sample["date"].dtype == "datetime64[ns]"
-    assert (sample[list(sources.PRICE_COLUMNS[2:])].dtypes == "float64").all()
+    assert (sample[list(frames.PRICE_COLUMNS[2:])].dtypes == "float64").all()
     assert not sample.duplicated(["ticker", "date"]).any()
     assert sample.equals(sample.sort_values(["ticker", "date"], ignore_index=True))
 
@@ -117,7 +117,7 @@ def test_unknown_sample_ticker_fails_alone():
 def test_ticker_without_rows_in_window_fails():
     result = sources.fetch_prices("sample", ["GOOG"], end="2004-01-01")
     assert "GOOG" in result.failures and "2004-01-01" in result.failures["GOOG"]
-    assert result.prices.empty and tuple(result.prices.columns) == sources.PRICE_COLUMNS
+    assert result.prices.empty and tuple(result.prices.columns) == frames.PRICE_COLUMNS
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_csv_round_trip_of_yahoo_export(tmp_path):
     assert result.failures == {}
     expected = pd.read_csv(tmp_path / "MSFT.csv", parse_dates=["Date"])
     prices = result.prices
-    assert tuple(prices.columns) == sources.PRICE_COLUMNS
+    assert tuple(prices.columns) == frames.PRICE_COLUMNS
     assert prices["date"].tolist() == expected["Date"].tolist()
     assert prices["date"].dtype == "datetime64[ns]"
     assert prices["close"].tolist() == expected["Close"].tolist()
