@@ -141,15 +141,23 @@ def runner_keys() -> set[str]:
 
 
 def section_defaults() -> dict[str, dict]:
-    """Each pipeline.yaml section's settings and their notebook defaults (which give the types):
-    what its stage's notebook declares, less what the runner sets."""
+    """Each pipeline.yaml section's settings and their defaults (which give the types): what its
+    stage's notebook declares, less what the runner sets and what it borrows from another
+    section; a notebook default of None takes its type from `stockcast.settings`."""
     from runner.execute import declared_defaults
+    from stockcast.settings import setting_examples
 
+    examples = setting_examples()
+    stages = {stage.section: stage for chain in CHAINS.values() for stage in chain}
+    declared = {section: declared_defaults(stage.path) for section, stage in stages.items()}
     sections: dict[str, dict] = {}
-    for stage in (stage for chain in CHAINS.values() for stage in chain):
-        if stage.section not in sections:
-            declared = declared_defaults(stage.path)
-            sections[stage.section] = {k: v for k, v in declared.items() if k not in runner_keys()}
+    for section, stage in stages.items():
+        borrowed = {key for other in stage.borrows for key in declared.get(other, {})}
+        sections[section] = {
+            key: examples.get(key) if value is None else value
+            for key, value in declared[section].items()
+            if key not in runner_keys() and key not in borrowed
+        }
     return sections
 
 

@@ -13,11 +13,14 @@ from stockcast.config import NOTEBOOKS_DIR
 
 @dataclass(frozen=True)
 class Stage:
-    """One notebook execution in a chain; `fixed` parameters distinguish variants (backfill)."""
+    """One notebook execution in a chain; `fixed` parameters distinguish variants (backfill);
+    `borrows` names other pipeline.yaml sections whose settings it also takes (tuning uses the
+    window and folds of the train section)."""
 
     name: str
     template: str
     fixed: dict = field(default_factory=dict)
+    borrows: tuple[str, ...] = ()
 
     @property
     def section(self) -> str:
@@ -37,15 +40,17 @@ class Stage:
 
 INGEST = Stage("ingest", "01_ingest.ipynb")
 FEATURES = Stage("features", "02_features.ipynb")
-TUNE = Stage("tune", "03_tune.ipynb")
-RETUNE = Stage("tune-alerted", "03_tune.ipynb")  # daily: only tickers with a drop alert
+TUNE = Stage("tune", "03_tune.ipynb", borrows=("train",))
+RETUNE = Stage("tune-alerted", "03_tune.ipynb", borrows=("train",))  # daily: alerted tickers
 TRAIN = Stage("train", "04_train.ipynb")
 PREDICT = Stage("predict", "05_predict.ipynb")
 EVALUATE = Stage("evaluate", "06_evaluate.ipynb")
 TRAIN_BACKFILL = Stage("train-backfill", "04_train.ipynb", {"mode": "backfill"})
-PREDICT_BACKFILL = Stage("predict-backfill", "05_predict.ipynb", {"mode": "backfill"})
+PREDICT_BACKFILL = Stage("predict-backfill", "05_predict.ipynb")  # the same notebook, its record
 # The run's published snapshot: no widgets, every ticker, links relative to runs/<run_id>/.
-DASHBOARD = Stage("dashboard", "dashboard.ipynb", {"static": True, "reports_url": ".."})
+DASHBOARD = Stage(
+    "dashboard", "dashboard.ipynb", {"static": True, "reports_url": ".."}, borrows=("train",)
+)
 
 CHAINS: dict[str, list[Stage]] = {
     "demo": [
@@ -69,8 +74,15 @@ COMMON = ("run_id", "kind", "tickers", "as_of", "source", "csv_dir", "start", "e
 
 
 def stage_parameters(stage: Stage, declared: dict, common: dict, pipeline: dict) -> dict:
-    """Resolve one stage's parameters: pipeline.yaml section, then common values, then fixed."""
-    params = dict(pipeline.get(stage.section) or {})
+    """Resolve one stage's parameters: borrowed sections (what the notebook declares of them),
+    its own pipeline.yaml section, then common values, then fixed."""
+    params = {
+        key: value
+        for section in stage.borrows
+        for key, value in (pipeline.get(section) or {}).items()
+        if key in declared
+    }
+    params.update(pipeline.get(stage.section) or {})
     params.update({k: v for k, v in common.items() if k in declared})
     params.update(stage.fixed)
     return params

@@ -12,9 +12,11 @@ from collections.abc import Callable
 import pandas as pd
 
 from stockcast.errors import NotEnoughHistory
+from stockcast.executors import map_tickers
 from stockcast.frames import require_columns
 from stockcast.predict import FORECAST_COLUMNS
-from stockcast.train import TRAIN_COLUMNS, TrainSettings, fit_ticker, forecast_next
+from stockcast.settings import TrainSettings
+from stockcast.train import TRAIN_COLUMNS, fit_ticker, forecast_next
 
 
 def replay(
@@ -22,27 +24,26 @@ def replay(
     params_at: Callable[[str, pd.Timestamp], dict[str, dict]] | None,
     start,
     end,
-    retrain_every: int = 20,
     settings: TrainSettings | None = None,
+    executor: str = "serial",
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Walk-forward backfill: per ticker and as-of session in [start, end], the forecasts a daily
-    run retraining every `retrain_every` sessions would have made. Returns (forecasts with
-    FORECAST_COLUMNS + trained_as_of, failures ticker -> reason)."""
+    run retraining every `settings.retrain_every` sessions would have made. Returns (forecasts
+    with FORECAST_COLUMNS + trained_as_of, failures ticker -> reason)."""
     require_columns(features, TRAIN_COLUMNS, "replay")
+    settings = settings or TrainSettings()
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    parts, failures = [], {}
-    for ticker, rows in features.groupby("ticker", sort=False):
-        try:
-            parts.append(replay_ticker(rows, params_at, start, end, retrain_every, settings))
-        except Exception as error:  # one ticker's failure must not stop the rest
-            failures[ticker] = f"{type(error).__name__}: {error}"
-    columns = [*FORECAST_COLUMNS, "trained_as_of"]
-    return (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    ), failures
+    tasks = {
+        ticker: (rows, params_at, start, end, settings)
+        for ticker, rows in features.groupby("ticker", sort=False)
+    }
+    replayed, failures = map_tickers(replay_ticker, tasks, executor)
+    if not replayed:
+        return pd.DataFrame(columns=[*FORECAST_COLUMNS, "trained_as_of"]), failures
+    return pd.concat(replayed.values(), ignore_index=True), failures
 
 
-def replay_ticker(rows, params_at, start, end, retrain_every, settings) -> pd.DataFrame:
+def replay_ticker(rows, params_at, start, end, settings: TrainSettings) -> pd.DataFrame:
     """One ticker's replay: each block of as-of dates uses models trained as of its first date."""
     rows = rows.sort_values("date").reset_index(drop=True)
     as_of_dates = rows.loc[rows["date"].between(start, end), "date"]
@@ -52,8 +53,8 @@ def replay_ticker(rows, params_at, start, end, retrain_every, settings) -> pd.Da
             "ingest them or narrow the range"
         )
     parts = []
-    for first in range(0, len(as_of_dates), retrain_every):
-        block = as_of_dates.iloc[first : first + retrain_every]
+    for first in range(0, len(as_of_dates), settings.retrain_every):
+        block = as_of_dates.iloc[first : first + settings.retrain_every]
         trained_as_of = block.iloc[0]
         params = params_at(rows["ticker"].iloc[0], trained_as_of) if params_at else None
         # Only rows up to the training date; fit_ticker masks that date's own label.

@@ -120,7 +120,7 @@ def latest_headline(preds: pd.DataFrame, prices: pd.DataFrame) -> dict | None:
     }
 
 
-def headline_html(headline: dict | None, ticker: str = "", level: float = 0.9) -> str:
+def headline_html(headline: dict | None, ticker: str, level: float) -> str:
     """The latest forecast of one ticker in three lines: ticker, forecast, how it was made."""
     if headline is None:
         return f'{CSS}<p class="sc-caption">{html.escape(ticker)}: no forecast stored yet.</p>'
@@ -138,7 +138,7 @@ def headline_html(headline: dict | None, ticker: str = "", level: float = 0.9) -
     )
 
 
-def headlines_table_html(headlines: list[dict], level: float = 0.9) -> str:
+def headlines_table_html(headlines: list[dict], level: float) -> str:
     """Every ticker's latest forecast as one table (the published snapshot)."""
     head = (
         "<tr><th>ticker</th><th>target session</th><th>predicted close</th>"

@@ -24,6 +24,7 @@ from IPython.display import HTML, display
 
 from stockcast import dashboard, evaluate, plots, store
 from stockcast.errors import DatabaseUnavailable
+from stockcast.settings import train_settings
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -91,8 +92,10 @@ class Dashboard:
         reports_url="reports",
         run_id=None,
         window=dashboard.WINDOW,
+        level=None,
     ):
         self.settings, self.as_of, self.static, self.window = settings, as_of, static, window
+        self.level = train_settings(interval_level=level).interval_level
         self.reports_url, self.run_id = reports_url, run_id
         self.engine, self.message = open_store(settings)
         self._cache: dict[str, TickerData] = {}
@@ -140,14 +143,16 @@ class Dashboard:
 
     def headline(self, ticker: str) -> str:
         one = self.data(ticker)
-        return dashboard.headline_html(dashboard.latest_headline(one.preds, one.prices), ticker)
+        return dashboard.headline_html(
+            dashboard.latest_headline(one.preds, one.prices), ticker, self.level
+        )
 
     def price_figure(self, ticker: str, start=None, end=None):
         one = self.data(ticker)
         prices, preds = dashboard.cut_to_range(
             one.prices, one.preds, start or self.date_from, end or self.date_to
         )
-        return plots.price_figure(prices, preds, ticker)
+        return plots.price_figure(prices, preds, ticker, self.level)
 
     def track_record(self, ticker: str, start=None, end=None):
         """(figure, caption) of the rolling track record in [start, end], or None without any."""
@@ -157,7 +162,9 @@ class Dashboard:
         record = dashboard.rolling_track_record(evals, self.window)
         start, end = pd.Timestamp(start or self.date_from), pd.Timestamp(end or self.date_to)
         shown = record[(record["target_date"] >= start) & (record["target_date"] <= end)]
-        figure = plots.track_record_figure(shown if len(shown) else record, ticker, self.window)
+        figure = plots.track_record_figure(
+            shown if len(shown) else record, ticker, self.window, self.level
+        )
         return figure, dashboard.track_record_caption(evals, self.window)
 
     def leaderboard(self, ticker: str) -> str:
@@ -198,7 +205,7 @@ class Dashboard:
         def every_ticker():
             found = [self.data(t) for t in self.tickers]
             headlines = [dashboard.latest_headline(d.preds, d.prices) for d in found]
-            display(HTML(dashboard.headlines_table_html([h for h in headlines if h])))
+            display(HTML(dashboard.headlines_table_html([h for h in headlines if h], self.level)))
 
         self._section("Latest forecast", "headline_box", every_ticker)
 

@@ -63,10 +63,6 @@ class DatabaseUnavailable(StockcastError):
     exit_code = 2
 
 
-class ModelUnavailable(StockcastError):
-    """A model cannot be found or loaded from the MLflow registry for one ticker."""
-
-
 class NotEnoughHistory(StockcastError):
     """Too few labelled sessions to train anything but the naive forecast."""
 

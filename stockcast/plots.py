@@ -37,9 +37,7 @@ def _layout(figure: go.Figure, title: str, height: int) -> go.Figure:
     return figure
 
 
-def price_figure(
-    prices: pd.DataFrame, preds: pd.DataFrame, ticker: str, level: float = 0.9
-) -> go.Figure:
+def price_figure(prices: pd.DataFrame, preds: pd.DataFrame, ticker: str, level: float) -> go.Figure:
     """One ticker's closes, the champion's forecasts with their interval band, and naive's.
 
     prices: date, close (as traded); preds: `stock_pred` rows (target_date, model, pred_close,
@@ -148,7 +146,7 @@ TRACK_PANELS = (
 )
 
 
-def track_record_figure(record: pd.DataFrame, ticker: str, window: int, level: float = 0.9):
+def track_record_figure(record: pd.DataFrame, ticker: str, window: int, level: float):
     """Three panels over target sessions from a rolling track record (see
     dashboard.rolling_track_record): RMSE/MAE champion vs naive, their ratio, hit rates."""
     require_columns(

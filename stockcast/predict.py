@@ -80,3 +80,13 @@ def check_one_champion(rows: pd.DataFrame) -> None:
             f"every (ticker, target_date) needs exactly one champion; these have "
             f"{wrong.astype(int).to_dict()}: a forecast frame mixes two trainings"
         )
+
+
+def missing_forecasts(forecasts: pd.DataFrame, tickers) -> dict[str, str]:
+    """ticker -> why it has nothing to predict from: no forecast was handed over for it."""
+    handed = set(forecasts["ticker"])
+    return {
+        ticker: "no forecast from 04_train: see that stage's failure for this ticker"
+        for ticker in tickers
+        if ticker not in handed
+    }

@@ -1,8 +1,10 @@
 """The only module that talks to MLflow: experiments per run kind, runs, models and the registry.
 
-Every candidate is logged as a pyfunc `ForecastModel` that answers the next-session log return
-and its interval; the champion is registered as `stockcast-<TICKER>`, and the `champion` alias
-moves only to a version trained for a newer as-of date than the one it points at.
+Every candidate is logged as a pyfunc `ForecastModel`, a thin wrapper of its fitted
+`IntervalForecaster` that answers the next-session log return and its interval; the champion is
+registered as `stockcast-<TICKER>`, and the `champion` alias moves only to a version trained for a
+newer as-of date than the one it points at. Predict never loads them back: 04_train hands its
+forecasts over, and a test reproduces them from the registry.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from stockcast.config import Settings
-from stockcast.errors import ModelUnavailable
-from stockcast.predict import FORECAST_COLUMNS
+from stockcast.executors import map_tickers
 
 ALIAS = "champion"
 TAG_RUN = "stockcast.run_id"
@@ -83,32 +84,20 @@ def _python_model_class():
     import mlflow.pyfunc
 
     class ForecastModel(mlflow.pyfunc.PythonModel):
-        """A fitted candidate and its conformal bounds: feature rows in, return forecasts out."""
+        """A fitted IntervalForecaster: feature rows in, pred/lower/upper returns out."""
 
-        def __init__(self, estimator, feature_columns, bounds):
-            self.estimator = estimator
-            self.feature_columns = list(feature_columns)
-            self.bounds = tuple(bounds)
+        def __init__(self, forecaster):
+            self.forecaster = forecaster
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-            X = model_input[self.feature_columns].astype(float)
-            y_pred = self.estimator.predict(X)
-            lower, upper = self.bounds
-            return pd.DataFrame(
-                {
-                    "pred_return": y_pred,
-                    "lower_return": y_pred + lower,
-                    "upper_return": y_pred + upper,
-                },
-                index=model_input.index,
-            )
+            return self.forecaster.predict(model_input)
 
     return ForecastModel
 
 
 @dataclass
 class LoggedTraining:
-    """What the predict stage needs from a train: where each candidate lives in MLflow."""
+    """Where one ticker's train lives in MLflow: its run, each candidate's model, the version."""
 
     ticker: str
     as_of: str
@@ -153,12 +142,10 @@ def log_training(trained, params: dict[str, dict], run_id: str, settings_used: d
         )
         mlflow.log_metrics(candidate_metrics(trained.scores))
         uris = {}
-        for name, estimator in trained.models.items():
+        for name, forecaster in trained.forecasters.items():
             info = mlflow.pyfunc.log_model(
                 name=name,
-                python_model=forecast_model(
-                    estimator, trained.feature_columns, trained.bounds[name]
-                ),
+                python_model=forecast_model(forecaster),
                 pip_requirements=requirements(),
             )
             uris[name] = info.model_uri
@@ -207,89 +194,29 @@ def champion_as_of(ticker: str, client=None) -> str | None:
     return current.tags.get(TAG_AS_OF)
 
 
-def champion_uri(logged: dict) -> str:
-    """Where predict loads the champion: the alias when it points at this train's version,
-    else that exact version (a past as-of never uses a model trained on later data)."""
-    name = registered_name(logged["ticker"])
-    if logged.get("version") is None:
-        raise ModelUnavailable(f"{logged['ticker']}: its train registered no champion version")
-    if logged.get("alias_moved"):
-        return f"models:/{name}@{ALIAS}"
-    return f"models:/{name}/{logged['version']}"
+def log_and_register(trained, params: dict[str, dict], run_id: str, settings_used: dict) -> dict:
+    """log_training then register_champion for one ticker, as a plain dict."""
+    from dataclasses import asdict
 
-
-def load_model(uri: str, ticker: str):
-    """Load a logged or registered model; ModelUnavailable (one line) when it cannot be."""
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError, ValueError, ModuleNotFoundError) as exc:
-        reason = str(exc).strip().splitlines()[0][:300]
-        raise ModelUnavailable(
-            f"{ticker}: cannot load model {uri} from MLflow ({reason})"
-        ) from None
+    return asdict(register_champion(log_training(trained, params, run_id, settings_used)))
 
 
 def log_trainings(
     trained: dict, params: dict[str, dict], run_id: str, settings_used: dict
 ) -> tuple[list[dict], dict[str, str]]:
-    """log_training and register_champion for every ticker; one ticker's MLflow failure is
-    recorded and the others go on. Returns (one dict per ticker for predict, failures)."""
-    from dataclasses import asdict
-
-    logged, failures = [], {}
-    for ticker, fitted in trained.items():
-        try:
-            entry = register_champion(
-                log_training(fitted, params.get(ticker, {}), run_id, settings_used)
-            )
-            logged.append(asdict(entry))
-        except Exception as exc:  # a tracking failure for one ticker must not stop the others
-            failures[ticker] = f"MLflow: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-    return logged, failures
+    """log_and_register every ticker (in this process: it holds the MLflow client); one ticker's
+    MLflow failure is recorded and the others go on. Returns (one dict per ticker, failures)."""
+    tasks = {
+        ticker: (fitted, params.get(ticker, {}), run_id, settings_used)
+        for ticker, fitted in trained.items()
+    }
+    logged, failures = map_tickers(log_and_register, tasks)
+    return list(logged.values()), {ticker: f"MLflow: {why}" for ticker, why in failures.items()}
 
 
-def forecast_logged(
-    settings: Settings, logged: list[dict], rows: pd.DataFrame
-) -> tuple[pd.DataFrame, dict]:
-    """Each ticker's forecasts from the models its train logged: the champion through the
-    registry (see champion_uri), the other candidates from their logged models.
-
-    rows: the as-of feature row of each ticker. Returns (ticker, as_of_date, model,
-    pred_return, lower_return, upper_return, is_champion, model_version; failures).
-    """
-    configure(settings)  # else MLflow would look in (and create) ./mlflow.db
-    parts, failures = [], {}
-    for entry in logged:
-        ticker = entry["ticker"]
-        row = rows[rows["ticker"] == ticker]
-        try:
-            parts.append(_forecast_entry(entry, row))
-        except ModelUnavailable as exc:
-            failures[ticker] = str(exc)
-    columns = [*FORECAST_COLUMNS, "model_version"]
-    frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-    return frame, failures
-
-
-def _forecast_entry(entry: dict, row: pd.DataFrame) -> pd.DataFrame:
-    """Every candidate's forecast for one ticker; ModelUnavailable if any model cannot load."""
-    ticker, champion = entry["ticker"], entry["champion"]
-    uris = {**entry["model_uris"], champion: champion_uri(entry)}
-    return pd.concat(
-        load_model(uri, ticker)
-        .predict(row)
-        .assign(
-            ticker=ticker,
-            as_of_date=row["date"].to_numpy(),
-            model=model,
-            is_champion=model == champion,
-            model_version=entry["version"] if model == champion else None,
-        )
-        for model, uri in uris.items()
-    )
+def champion_versions(logged: list[dict]) -> dict[str, str | None]:
+    """ticker -> the registered version of its champion, from log_trainings' entries."""
+    return {entry["ticker"]: entry["version"] for entry in logged}
 
 
 def log_tuning(tuned: pd.DataFrame, run_id: str, grids: dict) -> list[str]:

@@ -1,46 +1,29 @@
 """Honest model selection per ticker: walk-forward out-of-sample scores, the serve rule, and
-conformal intervals. The backfill replay built on `fit_ticker` lives in backfill.py.
+the fitted forecasters of every candidate. The backfill replay built on `fit_ticker` lives in
+backfill.py; the forecaster, its folds and its interval in forecaster.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import TimeSeriesSplit
 
-from stockcast.config import CANDIDATES
 from stockcast.errors import BadInput
 from stockcast.evaluate import compute_direction_accuracy, compute_rmse
+from stockcast.executors import map_tickers
 from stockcast.features import FEATURE_COLUMNS
+from stockcast.forecaster import IntervalForecaster, time_folds, walk_forward
 from stockcast.frames import require_columns
 from stockcast.models import NaiveForecast, make_model
 from stockcast.predict import FORECAST_COLUMNS
+from stockcast.settings import DEFAULT_SERVE_RULE, TrainSettings
 
-# A challenger replaces naive only when it wins in most folds AND a Diebold-Mariano test says so:
-# on daily prices a lucky validation window is the usual way to lose to naive.
-DEFAULT_SERVE_RULE = {"method": "both", "min_fold_share": 0.8, "dm_alpha": 0.05}
 SERVE_METHODS = ("folds", "dm", "both")
 OOS_ID_COLUMNS = ("date", "fold", "y_true")
 TRAIN_COLUMNS = ("ticker", "date", "warm_up", *FEATURE_COLUMNS, "label")
-
-
-@dataclass
-class TrainSettings:
-    """How fit_ticker trains; test_size None means n // (2 * n_splits) rows per fold, so the
-    out-of-sample record is the second half of the window and folds train on 50-90% of it."""
-
-    n_splits: int = 5
-    test_size: int | None = None
-    gap: int = 0
-    train_window: int = 1000
-    min_train_rows: int = 250
-    interval_level: float = 0.9
-    serve_rule: dict = field(default_factory=lambda: dict(DEFAULT_SERVE_RULE))
-    candidates: tuple[str, ...] = CANDIDATES
 
 
 @dataclass
@@ -52,39 +35,10 @@ class TrainedTicker:
     champion: str
     reason: str
     scores: pd.DataFrame
-    models: dict[str, BaseEstimator]
-    bounds: dict[str, tuple[float, float]]
-    feature_columns: tuple[str, ...]
+    forecasters: dict[str, IntervalForecaster]
     n_train: int
     naive_only: bool = False
     oos: pd.DataFrame | None = None
-
-
-def walk_forward(
-    X: pd.DataFrame,
-    y: pd.Series,
-    estimators: dict[str, BaseEstimator],
-    n_splits: int = 5,
-    test_size: int | None = None,
-    gap: int = 0,
-    max_train_size: int | None = None,
-) -> pd.DataFrame:
-    """Out-of-sample predictions (date, fold, y_true, one column per estimator); X is indexed by
-    date and every fold's estimators are fresh clones fitted on that fold's past only."""
-    if pd.isna(y).any():
-        raise ValueError("walk_forward needs labelled rows only: drop rows whose label is NaN")
-    splitter = TimeSeriesSplit(
-        n_splits=n_splits, test_size=test_size, gap=gap, max_train_size=max_train_size
-    )
-    folds = []
-    for fold, (train_index, test_index) in enumerate(splitter.split(X)):
-        X_train, y_train = X.iloc[train_index], y.iloc[train_index]
-        X_test = X.iloc[test_index]
-        part = {"date": X.index[test_index], "fold": fold, "y_true": y.iloc[test_index].to_numpy()}
-        for name, estimator in estimators.items():
-            part[name] = clone(estimator).fit(X_train, y_train).predict(X_test)
-        folds.append(pd.DataFrame(part))
-    return pd.concat(folds, ignore_index=True)
 
 
 def score_candidates(oos: pd.DataFrame) -> pd.DataFrame:
@@ -194,26 +148,6 @@ def describe_score(score: pd.Series) -> str:
     )
 
 
-def conformal_bounds(residuals, level: float = 0.9) -> tuple[float, float]:
-    """Split-conformal (lower, upper) offsets from out-of-sample residuals y_true - y_pred.
-
-    Each tail gets (1 - level) / 2 with the finite-sample rank correction: the k-th smallest
-    residual with k = floor((n+1) a/2) below and ceil((n+1)(1 - a/2)) above; NaN when n is too
-    small for such a rank to exist.
-    """
-    if not 0 < level < 1:
-        raise ValueError(f"interval level must lie strictly between 0 and 1, got {level}")
-    ranked = np.sort(np.asarray(residuals, dtype=float))
-    ranked = ranked[np.isfinite(ranked)]
-    tail, n = (1 - level) / 2, ranked.size
-    # The 1e-9 keeps float noise ((1 - 0.9) / 2 = 0.04999...) from shifting a rank by one.
-    k_low = int(np.floor((n + 1) * tail + 1e-9))
-    k_high = int(np.ceil((n + 1) * (1 - tail) - 1e-9))
-    if k_low < 1 or k_high > n:
-        return np.nan, np.nan
-    return float(ranked[k_low - 1]), float(ranked[k_high - 1])
-
-
 def prepare_rows(features_one_ticker: pd.DataFrame) -> pd.DataFrame:
     """One ticker's rows sorted by date, with the as-of (last) row's label masked: its outcome
     is the next session's close, not known at the as-of date."""
@@ -234,12 +168,10 @@ def fit_ticker(
 
     Trains on the last `train_window` labelled post-warm-up rows before the as-of date: walk-
     forward out-of-sample scores pick the champion by the serve rule and give each candidate
-    its conformal bounds, then every candidate is refitted on the whole window. Fewer than
+    its interval, then every candidate is refitted on the whole window. Fewer than
     `min_train_rows` such rows: naive only, flagged `naive_only`, nothing raised.
     """
     settings = settings or TrainSettings()
-    if "naive" not in settings.candidates:
-        raise BadInput(f"candidates {settings.candidates} must include naive, the baseline")
     rows = prepare_rows(features_one_ticker)
     ticker, as_of_date = str(rows["ticker"].iloc[0]), rows["date"].iloc[-1]
     labelled = rows[~rows["warm_up"] & rows["label"].notna()].tail(settings.train_window)
@@ -250,70 +182,45 @@ def fit_ticker(
         returns = rows["label"].dropna().tail(settings.train_window)
         return fit_naive_only(ticker, as_of_date, X, y, returns, settings)
     estimators = {name: make_model(name, (params or {}).get(name)) for name in settings.candidates}
-    test_size = settings.test_size or max(len(X) // (2 * settings.n_splits), 1)
-    oos = walk_forward(X, y, estimators, settings.n_splits, test_size, settings.gap)
+    splitter = time_folds(len(X), settings.n_splits, settings.test_size, settings.gap)
+    oos = walk_forward(X, y, estimators, splitter)
     scores = score_candidates(oos)
     champion, reason = select_champion(scores, settings.serve_rule)
-    level = settings.interval_level
-    bounds = {name: conformal_bounds(oos["y_true"] - oos[name], level) for name in estimators}
-    models = {name: estimator.fit(X, y) for name, estimator in estimators.items()}
-    return TrainedTicker(
-        ticker=ticker,
-        as_of_date=as_of_date,
-        champion=champion,
-        reason=reason,
-        scores=scores,
-        models=models,
-        bounds=bounds,
-        feature_columns=FEATURE_COLUMNS,
-        n_train=len(X),
-        oos=oos,
-    )
+    forecasters = {
+        name: IntervalForecaster(estimator, settings.interval_level).fit(
+            X, y, oos["y_true"] - oos[name]
+        )
+        for name, estimator in estimators.items()
+    }
+    return TrainedTicker(ticker, as_of_date, champion, reason, scores, forecasters, len(X), oos=oos)
 
 
 def fit_naive_only(ticker, as_of_date, X, y, returns, settings: TrainSettings) -> TrainedTicker:
     """Too little history: naive alone, its interval from the realized returns (its residuals)."""
     oos = pd.DataFrame({"date": X.index, "fold": 0, "y_true": y.to_numpy(), "naive": 0.0})
     reason = f"only {len(X)} labelled sessions (need {settings.min_train_rows}): serving naive"
+    naive = IntervalForecaster(NaiveForecast(), settings.interval_level).fit(X, y, returns)
+    scores = score_candidates(oos)
     return TrainedTicker(
-        ticker=ticker,
-        as_of_date=as_of_date,
-        champion="naive",
-        reason=reason,
-        scores=score_candidates(oos),
-        models={"naive": NaiveForecast().fit(X, y)},
-        bounds={"naive": conformal_bounds(returns, settings.interval_level)},
-        feature_columns=FEATURE_COLUMNS,
-        n_train=len(X),
-        naive_only=True,
-        oos=oos,
+        ticker, as_of_date, "naive", reason, scores, {"naive": naive}, len(X), True, oos
     )
 
 
 def forecast_next(trained: TrainedTicker, rows: pd.DataFrame | pd.Series) -> pd.DataFrame:
-    """Per feature row and candidate: ticker, as_of_date, model, pred_return, lower_return,
-    upper_return, is_champion. A row's forecast is for the session after its date."""
+    """Per feature row and candidate: FORECAST_COLUMNS. A row's forecast is for the session
+    after its date."""
     rows = rows.to_frame().T if isinstance(rows, pd.Series) else rows
-    require_columns(rows, ("date", *trained.feature_columns), "forecast_next")
-    X = rows[list(trained.feature_columns)].astype(float)
-    parts = []
-    for name, model in trained.models.items():
-        y_pred = model.predict(X)
-        lower, upper = trained.bounds[name]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "ticker": trained.ticker,
-                    "as_of_date": pd.to_datetime(rows["date"]).to_numpy(),
-                    "model": name,
-                    "pred_return": y_pred,
-                    "lower_return": y_pred + lower,
-                    "upper_return": y_pred + upper,
-                    "is_champion": name == trained.champion,
-                }
-            )
+    require_columns(rows, ("date", *FEATURE_COLUMNS), "forecast_next")
+    parts = [
+        forecaster.predict(rows).assign(
+            ticker=trained.ticker,
+            as_of_date=pd.to_datetime(rows["date"]).to_numpy(),
+            model=name,
+            is_champion=name == trained.champion,
         )
-    forecasts = pd.concat(parts, ignore_index=True)
+        for name, forecaster in trained.forecasters.items()
+    ]
+    forecasts = pd.concat(parts, ignore_index=True)[list(FORECAST_COLUMNS)]
     return forecasts.sort_values(["as_of_date", "model"], kind="stable", ignore_index=True)
 
 
@@ -321,26 +228,36 @@ def fit_tickers(
     features: pd.DataFrame,
     params: dict[str, dict[str, dict]] | None = None,
     settings: TrainSettings | None = None,
+    executor: str = "serial",
 ) -> tuple[dict[str, TrainedTicker], dict[str, str]]:
     """fit_ticker for every ticker in `features` (params: ticker -> model -> params); a ticker
     that fails is recorded in the failures (ticker -> reason) and the others go on."""
-    trained, failures = {}, {}
-    for ticker, rows in features.groupby("ticker", sort=False):
-        try:
-            trained[ticker] = fit_ticker(rows, (params or {}).get(ticker), settings)
-        except Exception as error:  # one ticker's failure must not stop the rest
-            failures[ticker] = f"{type(error).__name__}: {error}"
-    return trained, failures
+    tasks = {
+        ticker: (rows, (params or {}).get(ticker), settings)
+        for ticker, rows in features.groupby("ticker", sort=False)
+    }
+    return map_tickers(fit_ticker, tasks, executor)
 
 
-def forecast_tickers(trained: dict[str, TrainedTicker], features: pd.DataFrame) -> pd.DataFrame:
-    """forecast_next of each trained ticker from its as-of row in `features`."""
+def forecast_tickers(
+    trained: dict[str, TrainedTicker],
+    features: pd.DataFrame,
+    versions: dict[str, str | None] | None = None,
+) -> pd.DataFrame:
+    """forecast_next of each trained ticker from its as-of row in `features`: the hand-off to
+    05_predict. With `versions` (ticker -> registered version of its champion), only those
+    tickers, and the champion rows record their version in `model_version`."""
     parts = []
     for ticker, fitted in trained.items():
+        if versions is not None and ticker not in versions:
+            continue
         rows = features[(features["ticker"] == ticker) & (features["date"] == fitted.as_of_date)]
-        parts.append(forecast_next(fitted, rows))
+        version = (versions or {}).get(ticker)
+        forecasts = forecast_next(fitted, rows)
+        champion = forecasts["is_champion"].astype(bool)
+        parts.append(forecasts.assign(model_version=[version if c else None for c in champion]))
     if not parts:
-        return pd.DataFrame(columns=list(FORECAST_COLUMNS))
+        return pd.DataFrame(columns=[*FORECAST_COLUMNS, "model_version"])
     return pd.concat(parts, ignore_index=True)
 
 

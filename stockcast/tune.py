@@ -1,7 +1,8 @@
 """Hyperparameter search per ticker and model: a grid scored by time-series cross-validation.
 
-Scored by the RMSE of the next-session log return on labelled, post-warm-up rows; folds come
-from `TimeSeriesSplit` with a gap, never from a shuffled split. Naive has nothing to tune.
+Scored by the RMSE of the next-session log return on the rows training uses (the last
+`train_window` labelled, post-warm-up rows) over the walk-forward folds training uses
+(`forecaster.time_folds`), never a shuffled split. Naive has nothing to tune.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import ParameterGrid, TimeSeriesSplit
+from sklearn.model_selection import ParameterGrid
 
 from stockcast.errors import NotEnoughHistory
+from stockcast.executors import map_tickers
 from stockcast.features import FEATURE_COLUMNS
+from stockcast.forecaster import time_folds
 from stockcast.frames import require_columns
 from stockcast.models import make_model
+from stockcast.settings import TrainSettings
 
 TUNE_COLUMNS = ("ticker", "date", "warm_up", *FEATURE_COLUMNS, "label")
 # Fewer labelled rows than this per fold make the fold RMSE too noisy to rank a grid by.
@@ -45,20 +49,20 @@ def grid_search(
     features_one_ticker: pd.DataFrame,
     model_name: str,
     grid: dict[str, list],
-    n_splits: int = 5,
-    gap: int = 1,
-    max_train_size: int | None = None,
-    window: int | None = None,
+    settings: TrainSettings | None = None,
 ) -> TuneResult:
-    """Score every point of `grid` for `model_name` by mean out-of-fold RMSE; lowest wins."""
-    X, y = select_labelled(features_one_ticker, window)
-    needed = (n_splits + 1) * MIN_ROWS_PER_FOLD + gap
-    if len(X) < needed:
+    """Score every point of `grid` for `model_name` by mean out-of-fold RMSE; lowest wins. The
+    rows and folds are those training uses (settings.train_window, n_splits, test_size, gap)."""
+    settings = settings or TrainSettings()
+    X, y = select_labelled(features_one_ticker, settings.train_window)
+    splitter = time_folds(len(X), settings.n_splits, settings.test_size, settings.gap)
+    needed = 2 * settings.n_splits * MIN_ROWS_PER_FOLD
+    if len(X) < needed or splitter.test_size < MIN_ROWS_PER_FOLD:
         raise NotEnoughHistory(
             f"only {len(X)} labelled sessions to tune {model_name} on; {needed} are needed for "
-            f"{n_splits} folds: ingest more history or lower n_splits"
+            f"{settings.n_splits} folds: ingest more history or lower n_splits"
         )
-    splits = list(TimeSeriesSplit(n_splits, gap=gap, max_train_size=max_train_size).split(X))
+    splits = list(splitter.split(X))
     rows = [
         {"params": params, **score_params(X, y, model_name, params, splits)}
         for params in ParameterGrid(grid)
@@ -82,33 +86,34 @@ def tune_tickers(
     features: pd.DataFrame,
     grids: dict[str, dict[str, list]],
     tickers=None,
-    **search_options,
+    settings: TrainSettings | None = None,
+    executor: str = "serial",
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """grid_search per ticker and tunable model. Returns (rows of ticker, model, params, cv_rmse,
     n_rows; failures ticker -> reason); a ticker that fails does not stop the others."""
     require_columns(features, TUNE_COLUMNS, "tune_tickers")
     tickers = list(tickers) if tickers is not None else list(features["ticker"].unique())
-    rows, failures = [], {}
-    for ticker in tickers:
-        one = features[features["ticker"] == ticker]
-        try:
-            rows.extend(tune_one(one, ticker, grids, **search_options))
-        except Exception as error:  # one ticker's failure must not stop the rest
-            failures[ticker] = f"{type(error).__name__}: {error}"
+    tasks = {
+        ticker: (features[features["ticker"] == ticker], ticker, grids, settings)
+        for ticker in tickers
+    }
+    tuned, failures = map_tickers(tune_one, tasks, executor)
     columns = ["ticker", "model", "params", "cv_rmse", "n_rows"]
+    rows = [row for ticker_rows in tuned.values() for row in ticker_rows]
     return pd.DataFrame(rows, columns=columns), failures
 
 
-def tune_one(one: pd.DataFrame, ticker: str, grids: dict, **search_options) -> list[dict]:
+def tune_one(one: pd.DataFrame, ticker: str, grids: dict, settings=None) -> list[dict]:
     """The best grid point of every tunable model of one ticker."""
     if one.empty:
         raise NotEnoughHistory(f"no rows for {ticker}: ingest it first")
-    n_rows = len(select_labelled(one, search_options.get("window"))[0])
+    settings = settings or TrainSettings()
+    n_rows = len(select_labelled(one, settings.train_window)[0])
     results = []
     for model_name, grid in grids.items():
         if model_name in UNTUNED:
             continue
-        best = grid_search(one, model_name, grid, **search_options)
+        best = grid_search(one, model_name, grid, settings)
         results.append(dict(ticker=ticker, model=model_name, params=best.best_params,
                             cv_rmse=best.cv_rmse, n_rows=n_rows))  # fmt: skip
     return results

@@ -8,7 +8,8 @@ from stockcast.features import make_features
 from stockcast.train import TrainSettings
 
 FAST = {"xgboost": {"n_estimators": 30}}
-SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150)
+SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150, retrain_every=10)
+RARE = TrainSettings(n_splits=3, train_window=300, min_train_rows=150, retrain_every=20)
 
 
 def test_replay_never_sees_the_future():
@@ -16,8 +17,8 @@ def test_replay_never_sees_the_future():
     days = prices.loc[prices["ticker"] == "AAA", "date"]
     start, cut, end = days.iloc[300], days.iloc[314], days.iloc[-1]
     params_at = lambda ticker, day: FAST  # noqa: E731
-    before, failures = replay(make_features(prices), params_at, start, end, 10, SMALL)
-    after, _ = replay(make_features(perturb_after(prices, cut)), params_at, start, end, 10, SMALL)
+    before, failures = replay(make_features(prices), params_at, start, end, SMALL)
+    after, _ = replay(make_features(perturb_after(prices, cut)), params_at, start, end, SMALL)
     assert not failures
     known = before["as_of_date"] <= cut
     assert known.sum() == 2 * 15 * 3 and (~known).any()
@@ -36,14 +37,14 @@ def test_replay_collects_per_ticker_failures():
     features = make_features(make_panel(("AAA", "BBB"), n=260))
     days = features["date"].drop_duplicates().sort_values()
     params_at = lambda ticker, day: {"ridge": {"bogus": 1}} if ticker == "BBB" else FAST  # noqa: E731
-    forecasts, failures = replay(features, params_at, days.iloc[-3], days.iloc[-1], 20, SMALL)
+    forecasts, failures = replay(features, params_at, days.iloc[-3], days.iloc[-1], RARE)
     assert set(forecasts["ticker"]) == {"AAA"} and list(failures) == ["BBB"]
 
 
 def test_summarize_replay_counts_retrains_and_naive_share():
     features = make_features(make_panel(("AAA",), n=300))
     days = features["date"].drop_duplicates().sort_values()
-    forecasts, _ = replay(features, lambda t, d: FAST, days.iloc[-25], days.iloc[-1], 10, SMALL)
+    forecasts, _ = replay(features, lambda t, d: FAST, days.iloc[-25], days.iloc[-1], SMALL)
     summary = summarize_replay(forecasts)
     assert summary.loc["AAA", "sessions"] == 25
     assert summary.loc["AAA", "retrains"] == 3

@@ -27,7 +27,7 @@ def test_headline_html_reads_as_a_sentence_with_two_decimal_prices():
     prices, preds = make_frames(12)
     prices["close"] *= 10.123
     preds["pred_close"] = 1234.5
-    text = dashboard.headline_html(dashboard.latest_headline(preds, prices))
+    text = dashboard.headline_html(dashboard.latest_headline(preds, prices), "AAA", 0.9)
     assert 'data-ticker="AAA"' in text
     assert "1,234.50" in text and "Wed 2021-01-20" in text  # the target session
     assert "model naive, MLflow model version 3" in text
@@ -37,7 +37,7 @@ def test_headline_html_reads_as_a_sentence_with_two_decimal_prices():
 def test_no_forecast_and_no_champion_give_no_headline():
     prices, preds = make_frames(3)
     assert dashboard.latest_headline(preds.assign(is_champion=False), prices) is None
-    assert "no forecast stored yet" in dashboard.headline_html(None, "AAA")
+    assert "no forecast stored yet" in dashboard.headline_html(None, "AAA", 0.9)
 
 
 def test_rolling_track_record_scores_the_served_forecast_beside_naive():

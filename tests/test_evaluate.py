@@ -101,7 +101,7 @@ def test_replayed_forecasts_score_end_to_end():
     settings = TrainSettings(n_splits=3, train_window=300, min_train_rows=150)
     fast = {"xgboost": {"n_estimators": 30}}
     forecasts, failures = replay(
-        make_features(prices), lambda t, d: fast, days.iloc[270], days.iloc[-2], 20, settings
+        make_features(prices), lambda t, d: fast, days.iloc[270], days.iloc[-2], settings
     )
     preds = to_price_rows(forecasts, prices)
     summary = summarize(score_predictions(preds, prices), add_as_of_close(preds, prices))

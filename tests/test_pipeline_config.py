@@ -111,3 +111,24 @@ def test_sections_are_the_stage_notebooks_settings_without_what_the_runner_sets(
     assert "mode" not in sections["train"] and "as_of" not in sections["train"]
     assert sections["train"]["serve_rule"]["min_fold_share"] == 0.8
     assert "static" not in sections["dashboard"] and sections["dashboard"]["window"] == 20
+
+
+def test_train_defaults_live_in_one_place_and_tuning_borrows_them():
+    """The notebooks declare train settings as None; their types and values come from
+    stockcast.settings.TrainSettings, and tuning takes the train section's window and folds."""
+    from runner.stages import TUNE, stage_parameters
+    from stockcast.settings import TrainSettings
+
+    sections = section_defaults()
+    defaults = TrainSettings()
+    assert sections["train"]["train_window"] == defaults.train_window
+    assert sections["train"]["retrain_every"] == defaults.retrain_every
+    assert "train_window" not in sections["tune"] and "n_splits" not in sections["tune"]
+    with pytest.raises(BadInput, match="tune.n_splits is not a setting: use grids"):
+        check_pipeline_config({"tune": {"n_splits": 3}}, sections, "p.yaml")
+    with pytest.raises(BadInput, match="train.train_window must be a whole number, not 'x'"):
+        check_pipeline_config({"train": {"train_window": "x"}}, sections, "p.yaml")
+    declared = {"train_window": None, "n_splits": None, "grids": {}, "as_of": "2013-03-01"}
+    pipeline = {"train": {"n_splits": 3, "interval_level": 0.8}, "tune": {"grids": {"a": 1}}}
+    params = stage_parameters(TUNE, declared, {"as_of": "2020-01-02"}, pipeline)
+    assert params == {"n_splits": 3, "grids": {"a": 1}, "as_of": "2020-01-02"}

@@ -41,7 +41,7 @@ def trace(figure, name):
 
 def test_price_figure_shows_closes_champion_band_and_naive():
     prices, preds = make_frames()
-    figure = price_figure(prices, preds, "AAA")
+    figure = price_figure(prices, preds, "AAA", 0.9)
     names = [t.name for t in figure.data]
     for name in ("close", "champion forecast", "naive (last close)", "90% interval"):
         assert name in names
@@ -54,7 +54,7 @@ def test_price_figure_shows_closes_champion_band_and_naive():
 
 def test_price_figure_reads_prices_with_two_decimals():
     prices, preds = make_frames()
-    figure = price_figure(prices, preds, "AAA")
+    figure = price_figure(prices, preds, "AAA", 0.9)
     assert figure.layout.yaxis.tickformat == ",.2f"
     for name in ("close", "champion forecast", "naive (last close)"):
         assert ":,.2f}" in trace(figure, name).hovertemplate
@@ -64,7 +64,7 @@ def test_price_figure_reads_prices_with_two_decimals():
 
 def test_price_figure_without_forecasts_still_draws_the_closes():
     prices, preds = make_frames()
-    figure = price_figure(prices, preds.iloc[0:0], "AAA")
+    figure = price_figure(prices, preds.iloc[0:0], "AAA", 0.9)
     assert len(trace(figure, "close").x) == len(prices)
     assert not figure.layout.annotations
 
@@ -72,13 +72,13 @@ def test_price_figure_without_forecasts_still_draws_the_closes():
 def test_price_figure_names_a_missing_column():
     prices, preds = make_frames()
     with pytest.raises(KeyError, match="pred_lower"):
-        price_figure(prices, preds.drop(columns="pred_lower"), "AAA")
+        price_figure(prices, preds.drop(columns="pred_lower"), "AAA", 0.9)
 
 
 def test_track_record_figure_has_three_labelled_panels():
     _, evals = make_frames(30)
     record = dashboard.rolling_track_record(evals, window=10)
-    figure = track_record_figure(record, "AAA", window=10)
+    figure = track_record_figure(record, "AAA", window=10, level=0.9)
     titles = [a.text for a in figure.layout.annotations]
     assert any("RMSE ratio" in t for t in titles) and any("coverage" in t for t in titles)
     names = {t.name for t in figure.data}
@@ -93,6 +93,6 @@ def test_track_record_figure_leaves_out_a_model_that_never_calls_a_direction():
     _, evals = make_frames(30)
     evals["is_champion"] = evals["model"] == "naive"  # naive served every day
     record = dashboard.rolling_track_record(evals, window=10)
-    names = {t.name for t in track_record_figure(record, "AAA", window=10).data}
+    names = {t.name for t in track_record_figure(record, "AAA", window=10, level=0.9).data}
     assert "champion direction" not in names
     assert "ridge direction" in names

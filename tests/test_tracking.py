@@ -1,7 +1,10 @@
 """MLflow: candidates logged as pyfunc models, the champion registered, the alias only moves forward
-in time, and a missing champion fails its ticker alone with a clear message."""
+in time, the registry reproduces the handed-over forecasts, and a tracking failure fails its
+ticker alone with one line."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pandas as pd
 import pytest
@@ -10,7 +13,7 @@ from synthetic import make_prices
 from stockcast import tracking
 from stockcast.config import Settings
 from stockcast.features import make_features
-from stockcast.train import TrainSettings, fit_ticker
+from stockcast.train import TrainSettings, fit_ticker, forecast_tickers
 
 SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150)
 FAST = {"xgboost": {"n_estimators": 20}}
@@ -33,35 +36,57 @@ def _trained(days: int):
     return fit_ticker(features.iloc[:days], FAST, SMALL), features
 
 
-def test_alias_moves_forward_only_and_each_train_keeps_its_version(mlflow_settings):
+def _reproduce(uri: str, row: pd.DataFrame) -> pd.DataFrame:
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(uri).predict(row).reset_index(drop=True)
+
+
+def test_the_registry_reproduces_the_forecasts_handed_to_predict(mlflow_settings):
+    """Predict never loads a model: the registry stays truthful because the champion behind the
+    alias, and a past run's exact version, give back exactly the forecast that was stored."""
     newer, features = _trained(380)
     older, _ = _trained(370)
     logged_new = tracking.register_champion(tracking.log_training(newer, FAST, "run-new", {}))
     logged_old = tracking.register_champion(tracking.log_training(older, FAST, "run-old", {}))
     assert logged_new.alias_moved and not logged_old.alias_moved
     assert tracking.champion_as_of("AAA") == logged_new.as_of
-    # The past run predicts with its own version, never the newer champion.
-    assert tracking.champion_uri(vars(logged_old)) == f"models:/stockcast-AAA/{logged_old.version}"
-    assert tracking.champion_uri(vars(logged_new)) == "models:/stockcast-AAA@champion"
-    rows = features.iloc[[369]]
-    forecasts, failures = tracking.forecast_logged(mlflow_settings, [vars(logged_old)], rows)
-    assert failures == {}
-    assert sorted(forecasts["model"]) == ["naive", "ridge", "xgboost"]
-    champion = forecasts[forecasts["is_champion"]]
-    assert champion["model_version"].tolist() == [logged_old.version]
-    assert (forecasts["lower_return"] <= forecasts["pred_return"]).all()
+    for trained, logged, uri in (
+        (newer, logged_new, "models:/stockcast-AAA@champion"),
+        (older, logged_old, f"models:/stockcast-AAA/{logged_old.version}"),
+    ):
+        handed = forecast_tickers({"AAA": trained}, features, {"AAA": logged.version})
+        served = handed[handed["is_champion"]]
+        assert served["model_version"].tolist() == [logged.version]
+        row = features[features["date"] == trained.as_of_date]
+        again = _reproduce(uri, row)
+        columns = ["pred_return", "lower_return", "upper_return"]
+        assert again[columns].equals(served[columns].reset_index(drop=True))
+        for model, model_uri in logged.model_uris.items():  # every candidate, as logged
+            logged_forecast = _reproduce(model_uri, row)[columns]
+            expected = handed[handed["model"] == model][columns].reset_index(drop=True)
+            pd.testing.assert_frame_equal(
+                logged_forecast, expected, check_dtype=False, check_exact=True
+            )
 
 
-def test_a_missing_champion_fails_its_ticker_alone(mlflow_settings):
+def test_a_tracking_failure_fails_its_ticker_alone(mlflow_settings, monkeypatch):
     trained, features = _trained(380)
-    good = vars(tracking.register_champion(tracking.log_training(trained, FAST, "run-a", {})))
-    missing = {**good, "ticker": "ZZZ", "version": "999", "alias_moved": False}
-    rows = pd.concat([features.iloc[[379]], features.iloc[[379]].assign(ticker="ZZZ")])
-    forecasts, failures = tracking.forecast_logged(mlflow_settings, [good, missing], rows)
-    assert set(forecasts["ticker"]) == {"AAA"}
-    assert list(failures) == ["ZZZ"]
-    assert failures["ZZZ"].startswith("ZZZ: cannot load model models:/stockcast-ZZZ/999")
-    assert "\n" not in failures["ZZZ"]
+    real = tracking.register_champion
+
+    def register(logged, client=None):
+        if logged.ticker == "ZZZ":
+            raise OSError("artifact store unreachable\nsecond line")
+        return real(logged, client)
+
+    monkeypatch.setattr(tracking, "register_champion", register)
+    other = dataclasses.replace(trained, ticker="ZZZ")
+    logged, failures = tracking.log_trainings({"AAA": trained, "ZZZ": other}, {}, "run-b", {})
+    assert [entry["ticker"] for entry in logged] == ["AAA"]
+    assert failures == {"ZZZ": "MLflow: OSError: artifact store unreachable"}
+    versions = tracking.champion_versions(logged)
+    handed = forecast_tickers({"AAA": trained, "ZZZ": other}, features, versions)
+    assert set(handed["ticker"]) == {"AAA"}
 
 
 def test_requirements_are_pinned():

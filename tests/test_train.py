@@ -1,18 +1,17 @@
-"""train.py: walk-forward honesty, the serve rule, conformal bounds, fit_ticker."""
+"""train.py: scores, the serve rule, fit_ticker and the forecasts it hands to predict."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.tree import DecisionTreeRegressor
 from synthetic import make_panel, make_prices
 
 from stockcast.errors import BadInput
 from stockcast.features import FEATURE_COLUMNS, make_features
+from stockcast.forecaster import time_folds, walk_forward
 from stockcast.models import NaiveForecast, make_model
 from stockcast.train import (
     TrainSettings,
-    conformal_bounds,
     diebold_mariano,
     fit_ticker,
     fit_tickers,
@@ -20,7 +19,6 @@ from stockcast.train import (
     forecast_tickers,
     score_candidates,
     select_champion,
-    walk_forward,
 )
 
 FAST = {"xgboost": {"n_estimators": 30}}
@@ -35,33 +33,6 @@ def walk_features():
 def labelled(features):
     rows = features[~features["warm_up"] & features["label"].notna()]
     return rows.set_index("date")[list(FEATURE_COLUMNS)], rows.set_index("date")["label"]
-
-
-class PastOnly(RegressorMixin, BaseEstimator):
-    """Fails the test if asked to predict a date that is not after everything it was fitted on."""
-
-    def fit(self, X, y):
-        self.last_seen_ = X.index.max()
-        return self
-
-    def predict(self, X):
-        assert (X.index > self.last_seen_).all()
-        return np.zeros(len(X))
-
-
-def test_walk_forward_fits_each_fold_on_its_past_only(walk_features):
-    X, y = labelled(walk_features)
-    oos = walk_forward(X, y, {"naive": NaiveForecast(), "past": PastOnly()}, n_splits=4, gap=2)
-    assert list(oos.columns) == ["date", "fold", "y_true", "naive", "past"]
-    assert oos["date"].is_monotonic_increasing and oos["date"].is_unique
-    assert sorted(oos["fold"].unique()) == [0, 1, 2, 3]
-    assert np.allclose(oos["y_true"], y.loc[oos["date"]])
-
-
-def test_walk_forward_refuses_unlabelled_rows(walk_features):
-    X, y = labelled(walk_features)
-    with pytest.raises(ValueError, match="labelled rows"):
-        walk_forward(X, y.where(y > 0), {"naive": NaiveForecast()})
 
 
 def test_score_candidates_on_known_numbers():
@@ -124,7 +95,7 @@ def test_an_overfit_model_that_wins_in_sample_is_not_served(walk_features):
     tree = DecisionTreeRegressor(random_state=0)
     in_sample_rmse = np.sqrt(np.mean((y - tree.fit(X, y).predict(X)) ** 2))
     assert in_sample_rmse < 0.1 * np.sqrt(np.mean(y**2))  # in-sample it crushes naive
-    oos = walk_forward(X, y, {"naive": NaiveForecast(), "tree": tree}, n_splits=4)
+    oos = walk_forward(X, y, {"naive": NaiveForecast(), "tree": tree}, time_folds(len(X), 4))
     scores = score_candidates(oos)
     assert scores.set_index("model").loc["tree", "rmse_ratio"] > 1
     for method in ("folds", "dm", "both"):
@@ -143,26 +114,15 @@ def test_a_real_signal_replaces_naive():
     assert trained.champion in ("ridge", "xgboost"), trained.reason
 
 
-def test_conformal_bounds_cover_near_nominal_on_iid_data():
-    rng = np.random.default_rng(0)
-    hits = []
-    for _ in range(1500):
-        lower, upper = conformal_bounds(rng.standard_t(4, size=39), level=0.9)
-        hits.append(lower <= rng.standard_t(4) <= upper)
-    assert np.mean(hits) == pytest.approx(0.9, abs=0.025)
-    residuals = np.arange(19.0)
-    assert conformal_bounds(residuals, 0.9) == (0.0, 18.0)  # n=19: the extremes, exactly
-    assert np.isnan(conformal_bounds(residuals[:9], 0.9)).all()  # too few for 90 %
-
-
 def test_fit_ticker_scores_selects_and_fits_every_candidate(walk_features):
     trained = fit_ticker(walk_features, FAST, SMALL)
     assert trained.as_of_date == walk_features["date"].iloc[-1]
-    assert set(trained.models) == {"naive", "ridge", "xgboost"}
+    assert set(trained.forecasters) == {"naive", "ridge", "xgboost"}
     assert trained.n_train == 300 and not trained.naive_only
     assert list(trained.scores["model"]) == ["naive", "ridge", "xgboost"]
-    assert trained.champion in trained.models and trained.reason
-    for lower, upper in trained.bounds.values():
+    assert trained.champion in trained.forecasters and trained.reason
+    for forecaster in trained.forecasters.values():
+        lower, upper = forecaster.bounds_
         assert lower < 0 < upper
     forecast = forecast_next(trained, walk_features.iloc[-1])
     assert list(forecast.columns) == [
@@ -186,14 +146,14 @@ def test_fit_ticker_never_trains_on_the_as_of_label(walk_features):
 def test_too_little_history_serves_naive_only():
     features = make_features(make_prices(200))
     trained = fit_ticker(features, FAST)
-    assert trained.naive_only and list(trained.models) == ["naive"]
+    assert trained.naive_only and list(trained.forecasters) == ["naive"]
     assert trained.reason == "only 139 labelled sessions (need 250): serving naive"
     forecast = forecast_next(trained, features.iloc[-1])
     assert forecast["model"].tolist() == ["naive"] and forecast["is_champion"].all()
     assert np.isfinite(forecast[["lower_return", "upper_return"]]).all().all()
-    lower, upper = fit_ticker(make_features(make_prices(64))).bounds["naive"]
+    lower, upper = fit_ticker(make_features(make_prices(64))).forecasters["naive"].bounds_
     assert lower < 0 < upper  # from the 63 realized returns, warm-up included
-    assert np.isnan(fit_ticker(make_features(make_prices(10))).bounds["naive"]).all()
+    assert np.isnan(fit_ticker(make_features(make_prices(10))).forecasters["naive"].bounds_).all()
 
 
 def test_constant_prices_still_forecast_finite_values():

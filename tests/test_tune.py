@@ -7,7 +7,8 @@ from synthetic import make_prices
 
 from stockcast.errors import NotEnoughHistory
 from stockcast.features import make_features
-from stockcast.tune import grid_search, tune_tickers
+from stockcast.settings import TrainSettings
+from stockcast.tune import grid_search, select_labelled, tune_tickers
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def ar_features():
 
 
 def test_grid_search_ranks_every_grid_point_by_cv_rmse(ar_features):
-    result = grid_search(ar_features, "ridge", {"alpha": [100.0, 1e7]}, n_splits=4)
+    result = grid_search(ar_features, "ridge", {"alpha": [100.0, 1e7]}, TrainSettings(n_splits=4))
     assert len(result.table) == 2
     assert result.table["cv_rmse"].is_monotonic_increasing
     assert result.best_params == {"alpha": 100.0}  # 1e7 shrinks every prediction to zero
@@ -26,7 +27,7 @@ def test_grid_search_ranks_every_grid_point_by_cv_rmse(ar_features):
 
 def test_grid_search_tunes_xgboost(ar_features):
     grid = {"n_estimators": [10, 30], "max_depth": [2]}
-    result = grid_search(ar_features, "xgboost", grid, n_splits=3, gap=1)
+    result = grid_search(ar_features, "xgboost", grid, TrainSettings(n_splits=3, gap=1))
     assert result.best_params["n_estimators"] in (10, 30)
     assert np.isfinite(result.cv_rmse)
 
@@ -34,15 +35,30 @@ def test_grid_search_tunes_xgboost(ar_features):
 def test_grid_search_refuses_too_short_a_history():
     features = make_features(make_prices(120))
     with pytest.raises(NotEnoughHistory, match="labelled sessions"):
-        grid_search(features, "ridge", {"alpha": [1.0]}, n_splits=5)
+        grid_search(features, "ridge", {"alpha": [1.0]}, TrainSettings(n_splits=5))
 
 
 def test_tune_tickers_skips_naive_and_records_per_ticker_failures(ar_features):
     short = make_features(make_prices(100, "BBB"))
     features = pd.concat([ar_features, short], ignore_index=True)
     grids = {"naive": {}, "ridge": {"alpha": [1.0, 100.0]}, "xgboost": {"n_estimators": [20]}}
-    rows, failures = tune_tickers(features, grids, n_splits=3)
+    rows, failures = tune_tickers(features, grids, settings=TrainSettings(n_splits=3))
     assert list(rows.columns) == ["ticker", "model", "params", "cv_rmse", "n_rows"]
     assert set(rows["ticker"]) == {"AAA"} and set(rows["model"]) == {"ridge", "xgboost"}
     assert isinstance(rows["params"].iloc[0], dict)
     assert failures["BBB"].startswith("NotEnoughHistory")
+
+
+def test_tuning_scores_the_window_and_folds_training_uses(ar_features):
+    """The grid is scored on the last train_window rows with the training folds (gap 0): the
+    same rows a ridge of that alpha is selected on in fit_ticker."""
+    from stockcast.forecaster import time_folds, walk_forward
+    from stockcast.models import make_model
+
+    settings = TrainSettings(n_splits=3, train_window=200)
+    result = grid_search(ar_features, "ridge", {"alpha": [1.0]}, settings)
+    X, y = select_labelled(ar_features, settings.train_window)
+    assert len(X) == 200
+    oos = walk_forward(X, y, {"ridge": make_model("ridge", {"alpha": 1.0})}, time_folds(200, 3))
+    fold_rmse = (oos["y_true"] - oos["ridge"]).pow(2).groupby(oos["fold"]).mean().pow(0.5)
+    assert result.cv_rmse == pytest.approx(fold_rmse.mean())

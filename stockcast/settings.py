@@ -1,0 +1,78 @@
+"""How models are trained, in one place: `TrainSettings` holds every default.
+
+The notebooks declare these parameters as None ("the default here"), `runner/pipeline.yaml` sets
+only what it changes, and the settings check takes each key's type from the defaults below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from stockcast.config import CANDIDATES
+from stockcast.errors import BadInput
+
+# A challenger replaces naive only when it wins in most folds AND a Diebold-Mariano test says so:
+# on daily prices a lucky validation window is the usual way to lose to naive.
+DEFAULT_SERVE_RULE = {"method": "both", "min_fold_share": 0.8, "dm_alpha": 0.05}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How models are trained, tuned and replayed.
+
+    train_window: labelled sessions a model learns from (tuning uses the same window);
+    min_train_rows: fewer labelled sessions and only naive is served; n_splits, test_size, gap:
+    the walk-forward folds of the out-of-sample comparison and of tuning (test_size None means
+    n // (2 * n_splits) rows per fold, so the out-of-sample record is the second half of the
+    window); interval_level: nominal coverage of the intervals; serve_rule: when a model beats
+    naive; retrain_every: backfill sessions between retrains.
+    """
+
+    train_window: int = 1000
+    min_train_rows: int = 250
+    n_splits: int = 5
+    test_size: int | None = None
+    gap: int = 0
+    interval_level: float = 0.9
+    serve_rule: dict = field(default_factory=lambda: dict(DEFAULT_SERVE_RULE))
+    candidates: tuple[str, ...] = CANDIDATES
+    retrain_every: int = 20
+
+    def __post_init__(self):
+        if not 0 < self.interval_level < 1:
+            raise BadInput(
+                f"interval_level {self.interval_level} must lie strictly between 0 and 1: "
+                "e.g. 0.9 for a 90 % interval"
+            )
+        for name in ("train_window", "min_train_rows", "n_splits", "retrain_every"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"{name} {getattr(self, name)} must be at least 1")
+        if "naive" not in self.candidates:
+            raise BadInput(f"candidates {self.candidates} must include naive, the baseline")
+
+    def as_params(self) -> dict[str, str]:
+        """Every setting as text, as MLflow logs parameters."""
+        return {key: str(value) for key, value in asdict(self).items()}
+
+
+def train_settings(**given) -> TrainSettings:
+    """TrainSettings from notebook parameters: None (the notebook's default) keeps the default."""
+    known = {f.name for f in fields(TrainSettings)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise BadInput(f"{unknown} are not train settings: use {', '.join(sorted(known))}")
+    chosen = {key: value for key, value in given.items() if value is not None}
+    if "candidates" in chosen:
+        chosen["candidates"] = tuple(chosen["candidates"])
+    if "serve_rule" in chosen:
+        chosen["serve_rule"] = {**DEFAULT_SERVE_RULE, **chosen["serve_rule"]}
+    return TrainSettings(**chosen)
+
+
+def setting_examples() -> dict[str, object]:
+    """Each train setting's default as a plain value (tuples as lists): what a settings file's
+    value is checked against when a notebook declares the parameter as None."""
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in asdict(TrainSettings()).items()
+    }
