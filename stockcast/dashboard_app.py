@@ -1,9 +1,10 @@
 """The dashboard notebook's sections: live ipywidgets when Voila serves it, or every ticker in turn
 as static output for a run's published snapshot (static HTML has no kernel to run widgets).
 
-Reads only the database (through `store`) and MLflow (through `dashboard.load_train_runs`, in a
+Reads only the database (through `store`) and MLflow (through `leaderboard.load_train_runs`, in a
 child process started with the page); never trains or fetches. The pieces it shows are built by the
-pure functions of `dashboard`.
+pure functions of `dashboard`. It stays one module (over 300 lines): the page's widgets, their
+callbacks and the state they share are one object, and splitting it would scatter that state.
 
 Every widget is filled from the kernel's main thread, and Output widgets by value (`outputs`),
 never by capturing a cell's output: a capture makes the notebook client that executes the page send
@@ -22,7 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 from IPython.display import HTML, display
 
-from stockcast import dashboard, evaluate, plots, store
+from stockcast import dashboard, evaluate, leaderboard, plots, store
 from stockcast.errors import DatabaseUnavailable
 from stockcast.settings import train_settings
 
@@ -103,7 +104,7 @@ class Dashboard:
         self.mlflow_problem: str | None = None
         if self.engine is None:
             return
-        self._train_runs_reader = dashboard.start_reading_train_runs()  # beside the page's work
+        self._train_runs_reader = leaderboard.start_reading_train_runs()  # beside the page's work
         summary = store.price_summary(self.engine)
         self.tickers = [t for t in summary["ticker"] if not tickers or t in tickers]
         if not self.tickers:
@@ -133,7 +134,7 @@ class Dashboard:
         """The train runs read by the child process started with the view, waited for once."""
         if self._train_runs is None:
             try:
-                self._train_runs = dashboard.collect_train_runs(self._train_runs_reader)
+                self._train_runs = leaderboard.collect_train_runs(self._train_runs_reader)
             except RuntimeError as error:  # MLflow down must not take the rest of the page with it
                 self.mlflow_problem = f"MLflow is unavailable ({error})"
                 self._train_runs = pd.DataFrame()
@@ -171,7 +172,7 @@ class Dashboard:
         runs = self.train_runs()
         if self.mlflow_problem:
             return f'<p class="sc-caption">{html.escape(self.mlflow_problem)}</p>'
-        return dashboard.leaderboard_html(*dashboard.leaderboard(runs, ticker, self.as_of))
+        return leaderboard.leaderboard_html(*leaderboard.leaderboard(runs, ticker, self.as_of))
 
     def runs(self) -> str:
         runs = store.recent_runs(self.engine, 10)
