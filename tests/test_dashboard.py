@@ -9,6 +9,7 @@ from test_plots import make_frames
 
 from stockcast import config, dashboard, dashboard_app, leaderboard, store
 from stockcast.config import NOTEBOOKS_DIR
+from stockcast.dashboard_live import PLOTLY_MIME
 
 
 def test_headline_is_the_newest_champion_forecast_with_its_as_of_close():
@@ -225,7 +226,7 @@ def test_snapshot_view_shows_every_tickers_stored_forecast(pipeline, monkeypatch
         assert "(champion)" in view.leaderboard(ticker)
     for show in ("controls", "headline", "prices", "track_record", "leaderboard", "runs"):
         getattr(view, f"show_{show}")()
-    figures = [o for o in shown if isinstance(o, dict) and dashboard_app.PLOTLY_MIME in o]
+    figures = [o for o in shown if isinstance(o, dict) and PLOTLY_MIME in o]
     assert len(figures) == 2 * len(view.tickers)  # a price and a track-record figure each
 
 
