@@ -110,10 +110,14 @@ def to_markdown(bench: dict) -> str:
     if BACKFILL_KEY in bench:
         chains.append(("backfill, 750 sessions x 2 tickers", bench[BACKFILL_KEY]))
     for name, chain in chains:
+        if "startup_seconds" in chain:  # imports, settings, lock: before the first stage
+            lines.append(f"| {name} | (start-up) | {chain['startup_seconds']} | |")
         for stage in chain["stages"]:
             lines.append(
                 f"| {name} | {stage['stage']} | {stage['seconds']} | {stage['peak_rss_mb']} |"
             )
+        if "closing_seconds" in chain:  # MLflow artifacts, the runs index: after the last one
+            lines.append(f"| {name} | (closing) | {chain['closing_seconds']} | |")
         lines.append(
             f"| {name} | **whole run** | **{chain['wall_seconds']}** | **{chain['peak_rss_mb']}** |"
         )

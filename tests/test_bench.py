@@ -47,11 +47,15 @@ def test_a_partial_bench_keeps_the_other_sections():
 def test_the_table_lists_only_the_measured_chains():
     demo = {
         "wall_seconds": 100.0,
+        "startup_seconds": 4.0,
+        "closing_seconds": 20.0,
         "peak_rss_mb": 600.0,
         "stages": [{"stage": "ingest", "seconds": 7.0, "peak_rss_mb": 350.0}],
     }
     table = to_markdown({"demo": demo})
     assert "| demo (4 sample tickers) | ingest | 7.0 | 350.0 |" in table
+    assert "| demo (4 sample tickers) | (start-up) | 4.0 | |" in table
+    assert "| demo (4 sample tickers) | (closing) | 20.0 | |" in table
     assert "**100.0**" in table
     assert "synthetic" not in table
 
