@@ -1,5 +1,6 @@
-"""The only module that talks to data providers: the bundled sample, a folder of Yahoo Finance CSV
-exports, and yfinance. Each answers the canonical price frame plus one-line per-ticker failures.
+"""The only way to data providers: the bundled sample, a folder of Yahoo Finance CSV exports
+(read in csv_source.py), and yfinance. Each answers the canonical price frame (frames.py) plus
+one-line per-ticker failures.
 
 Canonical prices: one row per (ticker, session date), sorted, with the columns of `PRICE_COLUMNS`;
 `date` is the naive midnight of the exchange session; open/high/low/close as the provider trades
@@ -9,7 +10,6 @@ them (split-adjusted for Yahoo), `adj_close` also dividend-adjusted; everything 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -20,36 +20,13 @@ from pathlib import Path
 import pandas as pd
 
 from stockcast.calendar import last_closed_session, sessions
-from stockcast.config import SAMPLE_TICKERS, check_ticker, check_tickers, exchange_for
-from stockcast.errors import BadInput, InvalidTicker, RateLimited, SourceError
-from stockcast.frames import PRICE_COLUMNS, VALUE_COLUMNS
+from stockcast.config import SAMPLE_TICKERS, check_tickers, exchange_for
+from stockcast.csv_source import CSV_NAMES, list_folder, no_usable_file, read_ticker
+from stockcast.errors import BadInput, RateLimited, SourceError, single_line
+from stockcast.frames import PRICE_COLUMNS, canonical_prices, empty_prices
 
 SOURCES = ("sample", "csv", "yfinance")
 SAMPLE_FILE = "sample_prices.csv.gz"
-
-# A Yahoo Finance export; `Adj Close` is optional, and a yfinance `to_csv` adds the two actions.
-CSV_REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
-CSV_NAMES = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-    "Dividends": "dividends",
-    "Stock Splits": "stock_splits",
-}
-CSV_LAYOUT = "Date,Open,High,Low,Close[,Adj Close],Volume"
-# Dates as Yahoo's export writes them (YYYY-MM-DD), optionally with the local midnight and UTC
-# offset that yfinance's `history().to_csv()` adds. Anything else is refused: dd/mm/yyyy and
-# mm/dd/yyyy cannot be told apart, and another time of day means intraday bars or a timestamp
-# moved to another zone, whose date may be the session before.
-ISO_DATE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
-)
-# run_item.ticker holds at most 32 characters: the longest label a badly named file gets.
-FILE_LABEL_LENGTH = 32
-
 # Rate limits and network errors are retried with exponential backoff plus jitter, bounded in
 # attempts and total time; module-level so tests (and impatient operators) can shrink them.
 RETRY_ATTEMPTS = 4
@@ -98,8 +75,8 @@ def fetch_prices(
             prices = _clip(read(ticker, start, end), start, end)
             frames.append(_require_rows(prices, source, start, end))
         except SourceError as err:
-            failures[ticker] = _one_line(err)
-    prices = pd.concat(frames, ignore_index=True) if frames else _empty_prices()
+            failures[ticker] = single_line(err)
+    prices = pd.concat(frames, ignore_index=True) if frames else empty_prices()
     return FetchResult(prices.sort_values(["ticker", "date"], ignore_index=True), failures)
 
 
@@ -108,9 +85,9 @@ def list_tickers(source: str, csv_dir=None) -> list[str]:
     if source == "sample":
         return list(SAMPLE_TICKERS)
     if source == "csv":
-        folder = _csv_folder(csv_dir)
+        folder = list_folder(csv_dir)
         if not folder.files:
-            raise BadInput(_no_usable_file(folder))
+            raise BadInput(no_usable_file(folder))
         return sorted(folder.files)
     if source == "yfinance":
         raise BadInput("the yfinance source has no ticker universe: give --tickers, e.g. AAPL,MSFT")
@@ -123,8 +100,8 @@ def _reader(source: str, csv_dir, now):
     if source == "sample":
         return _read_sample, {}
     if source == "csv":
-        folder = _csv_folder(csv_dir)
-        return partial(_read_csv, folder), dict(folder.problems)
+        folder = list_folder(csv_dir)
+        return partial(read_ticker, folder), dict(folder.problems)
     if source == "yfinance":
         return partial(_read_yfinance, now=now), {}
     raise BadInput(_unknown_source(source))
@@ -167,41 +144,13 @@ def _window(start, end) -> str:
     return f"between {first} and {last}"
 
 
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())
-
-
-def _empty_prices() -> pd.DataFrame:
-    return _canonical(pd.DataFrame(columns=list(PRICE_COLUMNS)))
-
-
-def _canonical(frame: pd.DataFrame, dedupe: bool = True) -> pd.DataFrame:
-    """Columns, dtypes and order of the canonical frame; with `dedupe` the last duplicate wins.
-
-    A provider's repeated bar is de-duplicated; a file's repeated date is kept for validation
-    to reject, since which of the two rows is right cannot be known.
-    """
-    dates = pd.to_datetime(frame["date"])
-    if dates.dt.tz is not None:
-        dates = dates.dt.tz_localize(None)
-    frame = frame.assign(
-        ticker=frame["ticker"].astype(str),
-        date=dates.dt.normalize().astype("datetime64[ns]"),
-    ).astype(dict.fromkeys(VALUE_COLUMNS, "float64"))
-    if dedupe:
-        frame = frame.drop_duplicates(["ticker", "date"], keep="last")
-    return frame[list(PRICE_COLUMNS)].sort_values(
-        ["ticker", "date"], ignore_index=True, kind="stable"
-    )
-
-
 # --- sample -------------------------------------------------------------------------------------
 
 
 @cache
 def _sample() -> pd.DataFrame:
     with files("stockcast").joinpath("data", SAMPLE_FILE).open("rb") as handle:
-        return _canonical(pd.read_csv(handle, compression="gzip"))
+        return canonical_prices(pd.read_csv(handle, compression="gzip"))
 
 
 def _read_sample(ticker: str, start, end) -> pd.DataFrame:
@@ -211,175 +160,6 @@ def _read_sample(ticker: str, start, end) -> pd.DataFrame:
         known = ", ".join(SAMPLE_TICKERS)
         raise SourceError(f"unknown ticker {ticker!r} in the sample: it has {known}")
     return rows.reset_index(drop=True)
-
-
-# --- csv ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class CsvFolder:
-    """A folder of `<TICKER>.csv` files: the file of each usable ticker, and the reason every other
-    `*.csv` entry is refused, keyed by its ticker or, when its name is no ticker, by that name."""
-
-    path: Path
-    files: dict[str, Path]
-    problems: dict[str, str]
-
-
-def _csv_folder(csv_dir) -> CsvFolder:
-    """List the folder once; a bad entry is refused alone, the good ones stay usable."""
-    folder = _check_folder(csv_dir)
-    try:
-        entries = sorted(path for path in folder.iterdir() if path.suffix.lower() == ".csv")
-    except OSError as err:
-        raise BadInput(
-            f"CSV folder '{folder}' cannot be read ({err.strerror}): check its permissions"
-        ) from err
-    named, problems = {}, {}
-    for path in entries:
-        try:
-            named.setdefault(_ticker_of(path), []).append(path)
-        except InvalidTicker as err:
-            problems[_file_label(path.name)] = f"{path.name!r} skipped: {err}; rename the file"
-    files = {}
-    for ticker, paths in named.items():
-        problem = _file_problem(ticker, paths)
-        if problem:
-            problems[ticker] = problem
-        else:
-            files[ticker] = paths[0]
-    return CsvFolder(folder, files, problems)
-
-
-def _check_folder(csv_dir) -> Path:
-    if csv_dir is None:
-        raise BadInput("the csv source needs a folder: give --csv-dir DIR with <TICKER>.csv files")
-    folder = Path(csv_dir).expanduser()
-    if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise BadInput(
-            f"CSV folder '{folder}' {what}: give --csv-dir the folder that holds <TICKER>.csv files"
-        )
-    return folder
-
-
-def _ticker_of(path: Path) -> str:
-    """The ticker a file's stem names, exactly (no spaces around it); else InvalidTicker."""
-    if path.stem != path.stem.strip():
-        raise InvalidTicker(f"ticker {path.stem!r} has spaces around it")
-    return check_ticker(path.stem)
-
-
-def _file_problem(ticker: str, paths: list[Path]) -> str | None:
-    """Why a ticker's file cannot be read, or None.
-
-    Every symbolic link is refused, inside the folder or out: what it points to can change
-    between listing and reading, one leading out can expose any file the user can read (its
-    first cells end up in error messages), and one leading in only repeats another ticker.
-    """
-    if len(paths) > 1:
-        names = ", ".join(path.name for path in paths)
-        return f"{len(paths)} files are named after {ticker}: {names}; keep one of them"
-    path = paths[0]
-    if path.is_symlink():
-        return f"{path.name} is a symbolic link: copy the file itself into the folder"
-    if not path.is_file():
-        return f"{path.name} is not a regular file: remove it from the folder"
-    return None
-
-
-def _file_label(name: str) -> str:
-    """A file name fit to stand for a ticker in failures: printable, at most 32 characters."""
-    label = "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
-    return label if len(label) <= FILE_LABEL_LENGTH else label[: FILE_LABEL_LENGTH - 1] + "…"
-
-
-def _no_usable_file(folder: CsvFolder) -> str:
-    if not folder.problems:
-        return (
-            f"CSV folder '{folder.path}' has no <TICKER>.csv file: add Yahoo Finance exports "
-            "named after their tickers, e.g. AAPL.csv"
-        )
-    first, *others = folder.problems.values()
-    more = f" (and {len(others)} more)" if others else ""
-    return f"CSV folder '{folder.path}' has no usable <TICKER>.csv file: {first}{more}"
-
-
-def _read_csv(folder: CsvFolder, ticker: str, start, end) -> pd.DataFrame:
-    if ticker in folder.problems:
-        raise SourceError(folder.problems[ticker])
-    if ticker not in folder.files:
-        raise SourceError(f"no {ticker}.csv in the CSV folder: add the file or drop the ticker")
-    return _read_yahoo_csv(folder.files[ticker], ticker)
-
-
-def _read_yahoo_csv(path: Path, ticker: str) -> pd.DataFrame:
-    """One Yahoo Finance export as canonical prices; an unreadable file raises SourceError."""
-    raw = _read_raw_csv(path)
-    dates = _parse_dates(raw["Date"], path.name)
-    frame = pd.DataFrame({"ticker": ticker, "date": dates})
-    for column, name in CSV_NAMES.items():
-        if column in raw:
-            frame[name] = _parse_numbers(raw[column], dates, path.name, column)
-    frame = frame.assign(adj_close=frame.get("adj_close", frame["close"]))
-    return _canonical(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0), dedupe=False)
-
-
-def _read_raw_csv(path: Path) -> pd.DataFrame:
-    """The file as text cells, headers in Yahoo's spelling; checks emptiness and the layout."""
-    try:
-        # Text cells, so a value that is not a number can be reported rather than lost.
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except pd.errors.EmptyDataError as err:
-        raise SourceError(f"{path.name} is empty") from err
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SourceError(f"{path.name} is not a readable CSV file: {_one_line(err)}") from err
-    raw = raw.rename(columns=_yahoo_header)
-    missing = [column for column in CSV_REQUIRED if column not in raw]
-    if missing:
-        noun = "column" if len(missing) == 1 else "columns"
-        raise SourceError(
-            f"{path.name} is missing {noun} {', '.join(missing)}: "
-            f"expected a Yahoo Finance export with {CSV_LAYOUT}"
-        )
-    if raw.empty:
-        raise SourceError(f"{path.name} is empty: it has a header but no rows")
-    return raw
-
-
-def _yahoo_header(name: str) -> str:
-    """'adj_close', ' ADJ CLOSE' and 'Adj Close' all mean Yahoo's 'Adj Close'."""
-    key = " ".join(str(name).replace("_", " ").split()).lower()
-    known = {column.lower(): column for column in (*CSV_REQUIRED, *CSV_NAMES)}
-    return known.get(key, name)
-
-
-def _parse_dates(cells: pd.Series, filename: str) -> pd.Series:
-    """Session dates of ISO cells (see ISO_DATE); the first other cell fails the file."""
-    text = cells.fillna("").str.strip()
-    # The UTC offset is dropped: yfinance stamps a bar at the exchange's local midnight.
-    dates = pd.to_datetime(text.str.extract(ISO_DATE)[0], format="%Y-%m-%d", errors="coerce")
-    bad = dates.isna()
-    if bad.any():
-        row = bad.idxmax()
-        raise SourceError(
-            f"{filename} has a Date that is not YYYY-MM-DD on line {row + 2}: {text[row]!r}; "
-            "write dates as YYYY-MM-DD, as Yahoo exports them"
-        )
-    return dates
-
-
-def _parse_numbers(cells: pd.Series, dates: pd.Series, filename: str, column: str) -> pd.Series:
-    """Numbers of a column; blank or 'null' cells become NaN, anything else unparsable fails."""
-    numbers = pd.to_numeric(cells.str.strip(), errors="coerce")
-    bad = numbers.isna() & cells.notna()
-    if bad.any():
-        row = bad.idxmax()
-        more = f" (and {bad.sum() - 1} more)" if bad.sum() > 1 else ""
-        raise SourceError(
-            f"{filename} has a non-numeric {column} on {dates[row].date()}: {cells[row]!r}{more}"
-        )
-    return numbers.astype("float64")
 
 
 # --- yfinance -----------------------------------------------------------------------------------
@@ -451,7 +231,7 @@ def _retry_transient(ticker: str, fetch):
         attempts = retrying.statistics.get("attempt_number", RETRY_ATTEMPTS)
         raise SourceError(
             f"could not reach Yahoo for {ticker!r} in {attempts} attempts "
-            f"({type(err).__name__}: {_one_line(err)}): check the network and try again"
+            f"({type(err).__name__}: {single_line(err)}): check the network and try again"
         ) from err
     except Exception as err:  # yfinance's parsing of an unexpected answer, for this ticker only
         raise SourceError(f"yfinance failed for {ticker!r}: {type(err).__name__}: {err}") from err
@@ -473,7 +253,7 @@ def _from_history(ticker: str, history: pd.DataFrame) -> pd.DataFrame:
     dates = index.tz_localize(None) if index.tz is not None else index
     frame = history.rename(columns=CSV_NAMES).reset_index(drop=True)
     frame = frame.assign(ticker=ticker, date=dates)
-    return _canonical(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0))
+    return canonical_prices(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0))
 
 
 def _closed_sessions(ticker: str, prices: pd.DataFrame, now) -> pd.DataFrame:
