@@ -30,13 +30,13 @@ from conftest import REPO, run_cli
 from conftest import pipeline_env as base_env
 from test_lock import (
     _descendants,
-    _started,
     database_url,
     finish,
     kill_run,
     no_run_left_behind,  # noqa: F401 (autouse: kills a run a failing test leaves behind)
     runs_table,
     settings_for,
+    start_fake_run,
     start_run,
     started_run,
     wait_for_stage,
@@ -404,25 +404,6 @@ def test_a_full_disk_mid_run_fails_in_one_line_and_closes_the_run(outputs, monke
 # --- faults only a real process meets: SIGTERM, a full or read-only disk -------------------------
 
 
-def fake_run(tmp_path: Path, spec: dict, *args: str, env: dict) -> subprocess.Popen:
-    """A runner process (its own process group) whose notebooks tests/fake_papermill.py fakes."""
-    import fake_papermill
-
-    spec_path = tmp_path / "fake_stages.json"
-    spec_path.write_text(json.dumps(spec))
-    process = subprocess.Popen(
-        fake_papermill.command(spec_path, *args),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    _started.append(process)
-    return process
-
-
 def assert_closed_as(
     outputs: Path, run_id: str, status: str, stage: str, stage_status: str, db_url=None
 ):
@@ -440,7 +421,7 @@ def test_sigterm_closes_the_run_as_interrupted_and_releases_the_lock(
 ):
     db_url = database_url(backend, request)
     env = base_env(outputs, db_url)
-    process = fake_run(tmp_path, {"stages": {"train": "block"}}, *DAILY, env=env)
+    process = start_fake_run(tmp_path, {"stages": {"train": "block"}}, *DAILY, env=env)
     run_id = wait_for_stage(outputs, "train", process)
     process.send_signal(signal.SIGTERM)
     status, out, err = finish(process, timeout=120)
@@ -470,7 +451,7 @@ def test_sigterm_while_a_kernel_executes_stops_it_and_closes_the_run(outputs, tm
     }
     nbformat.write(notebook, tmp_path / "sleep.ipynb")
     spec = {"stages": {"features": {"real": str(tmp_path / "sleep.ipynb")}}}
-    process = fake_run(tmp_path, spec, *DAILY, env=base_env(outputs))
+    process = start_fake_run(tmp_path, spec, *DAILY, env=base_env(outputs))
     run_id = wait_for_stage(outputs, "features", process)
     wait_until(started.exists, process)
     kernels = _descendants(process.pid)
