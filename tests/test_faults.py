@@ -120,12 +120,21 @@ def chart_requests(folder: Path) -> list[str]:
     return log.read_text().split() if log.is_file() else []
 
 
-def copy_of_pipeline_database(pipeline, tmp_path: Path) -> Path:
-    """Fresh outputs holding a copy of the shared demo run's database (its MLflow store not:
-    a copy's experiments would point at the shared run's artifact folder)."""
+def copy_of_pipeline_database(pipeline, tmp_path: Path, mlflow: bool = False) -> Path:
+    """Fresh outputs holding a copy of the shared demo run's database and, with `mlflow`, of its
+    MLflow store (its registry, champion aliases included), the experiments' artifact folders
+    moved into the copy so that nothing is written beside the shared run's artifacts."""
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     shutil.copy(pipeline.outputs / "stockcast.db", outputs / "stockcast.db")
+    if mlflow:
+        shutil.copy(pipeline.outputs / "mlflow.db", outputs / "mlflow.db")
+        shared, own = ((f / "mlartifacts").as_uri() for f in (pipeline.outputs, outputs))
+        with closing(sqlite3.connect(outputs / "mlflow.db")) as db, db:
+            db.execute(
+                "UPDATE experiments SET artifact_location = REPLACE(artifact_location, ?, ?)",
+                (shared, own),
+            )
     return outputs
 
 
@@ -161,16 +170,21 @@ def lines_with(text: str, needle: str) -> list[str]:
 
 
 @pytest.mark.pipeline
-def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_rerun_completes(
+def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_same_day_rerun_the_same_rows(
     pipeline, tmp_path
 ):
-    outputs = copy_of_pipeline_database(pipeline, tmp_path)
+    """The rerun after the kill is a rerun of the demo's own as-of (its database and MLflow
+    registry copied): it leaves the rows the demo left, one champion per target."""
+    outputs = copy_of_pipeline_database(pipeline, tmp_path, mlflow=True)
     db_url = f"sqlite:///{outputs / 'stockcast.db'}"
     env = base_env(outputs)
     key = ["ticker", "date"]
+    pred_key = ["ticker", "target_date", "model"]
     prices_before = read_table(db_url, "stock_price", key).drop(columns="updated_at")
+    preds_before = read_table(db_url, "stock_pred", pred_key)
+    evals_before = read_table(db_url, "stock_pred_eval", pred_key)
 
-    daily = ("daily", "--tickers", "AAPL,MSFT")
+    daily = ("daily", "--tickers", "AAPL,MSFT")  # as of the data's last day, as the demo's
     holder = start_run(*daily, env=env)
     killed = wait_for_stage(outputs, "train", holder)
     wait_until(logging_a_training(outputs, killed), holder)  # fitted, logging models
@@ -188,14 +202,17 @@ def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_rerun_completes
     assert json.loads((outputs / "runs" / killed / "run.json").read_text())["status"] == (
         "abandoned"
     )
-    pred_key = ["ticker", "target_date", "model"]
     preds = read_table(db_url, "stock_pred", pred_key)
     assert not preds.duplicated(pred_key).any()
+    assert preds[pred_key].equals(preds_before[pred_key])  # the same rows, rewritten in place
     per_target = preds.groupby(["ticker", "target_date"])
     assert (per_target["model"].apply(sorted).map(tuple) == ("naive", "ridge", "xgboost")).all()
     assert (per_target["is_champion"].sum() == 1).all()
-    assert set(preds.loc[preds["run_id"] == rerun, "ticker"]) == {"AAPL", "MSFT"}
+    rewritten = preds.loc[preds["run_id"] == rerun]
+    assert set(rewritten["ticker"]) == {"AAPL", "MSFT"}
+    assert set(rewritten["target_date"]) == {pd.Timestamp("2013-03-04")}
     evals = read_table(db_url, "stock_pred_eval", pred_key)
+    assert evals[pred_key].equals(evals_before[pred_key])
     prices = read_table(db_url, "stock_price", key)
     known = preds.merge(
         prices[key].rename(columns={"date": "target_date"}), on=["ticker", "target_date"]
