@@ -1,9 +1,10 @@
 """The dashboard notebook's sections: live ipywidgets when Voila serves it, or every ticker in turn
 as static output for a run's published snapshot (static HTML has no kernel to run widgets).
 
-Reads only the database (through `store`) and MLflow (through `dashboard.load_train_runs`, in a
+Reads only the database (through `store`) and MLflow (through `leaderboard.load_train_runs`, in a
 child process started with the page); never trains or fetches. The pieces it shows are built by the
-pure functions of `dashboard`.
+pure functions of `dashboard`. It stays one module (over 300 lines): the page's widgets, their
+callbacks and the state they share are one object, and splitting it would scatter that state.
 
 Every widget is filled from the kernel's main thread, and Output widgets by value (`outputs`),
 never by capturing a cell's output: a capture makes the notebook client that executes the page send
@@ -22,13 +23,14 @@ import pandas as pd
 import sqlalchemy as sa
 from IPython.display import HTML, display
 
-from stockcast import dashboard, evaluate, plots, store
+from stockcast import dashboard, evaluate, leaderboard, overview, plots, store
 from stockcast.errors import DatabaseUnavailable
 from stockcast.settings import train_settings
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 PERIODS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60, "all": None}
+MAX_CHARTS = 12  # tickers charted in a static snapshot; the overview lists every ticker
 
 
 def open_store(settings) -> tuple[sa.Engine | None, str | None]:
@@ -93,17 +95,19 @@ class Dashboard:
         run_id=None,
         window=dashboard.WINDOW,
         level=None,
+        max_charts=MAX_CHARTS,
     ):
         self.settings, self.as_of, self.static, self.window = settings, as_of, static, window
         self.level = train_settings(interval_level=level).interval_level
-        self.reports_url, self.run_id = reports_url, run_id
+        self.reports_url, self.run_id, self.max_charts = reports_url, run_id, max_charts
         self.engine, self.message = open_store(settings)
         self._cache: dict[str, TickerData] = {}
+        self._overview: pd.DataFrame | None = None
         self._train_runs: pd.DataFrame | None = None
         self.mlflow_problem: str | None = None
         if self.engine is None:
             return
-        self._train_runs_reader = dashboard.start_reading_train_runs()  # beside the page's work
+        self._train_runs_reader = leaderboard.start_reading_train_runs()  # beside the page's work
         summary = store.price_summary(self.engine)
         self.tickers = [t for t in summary["ticker"] if not tickers or t in tickers]
         if not self.tickers:
@@ -129,11 +133,29 @@ class Dashboard:
             self._cache[ticker] = TickerData(*cut)
         return self._cache[ticker]
 
+    def overview(self) -> pd.DataFrame:
+        """Every ticker's overview row, from one bulk read of the recent rows of each table."""
+        if self._overview is None:
+            since = self.last_date - pd.Timedelta(days=max(120, 3 * self.window))
+            prices = store.load_prices(self.engine, self.tickers, start=since)
+            preds = store.load_predictions(self.engine, self.tickers, start=since)
+            evals = store.load_evaluations(self.engine, self.tickers, start=since)
+            prices, preds, evals = dashboard.cut_to_as_of(prices, preds, evals, self.as_of)
+            self._overview = overview.universe_overview(preds, prices, evals, self.window)
+        return self._overview
+
+    def charted(self) -> list[str]:
+        """The tickers a static snapshot charts: all of them up to `max_charts`, else the ones
+        whose served forecast did worst against naive lately."""
+        if len(self.tickers) <= self.max_charts:
+            return self.tickers
+        return overview.worst_first(self.overview(), self.max_charts)
+
     def train_runs(self) -> pd.DataFrame:
         """The train runs read by the child process started with the view, waited for once."""
         if self._train_runs is None:
             try:
-                self._train_runs = dashboard.collect_train_runs(self._train_runs_reader)
+                self._train_runs = leaderboard.collect_train_runs(self._train_runs_reader)
             except RuntimeError as error:  # MLflow down must not take the rest of the page with it
                 self.mlflow_problem = f"MLflow is unavailable ({error})"
                 self._train_runs = pd.DataFrame()
@@ -171,7 +193,7 @@ class Dashboard:
         runs = self.train_runs()
         if self.mlflow_problem:
             return f'<p class="sc-caption">{html.escape(self.mlflow_problem)}</p>'
-        return dashboard.leaderboard_html(*dashboard.leaderboard(runs, ticker, self.as_of))
+        return leaderboard.leaderboard_html(*leaderboard.leaderboard(runs, ticker, self.as_of))
 
     def runs(self) -> str:
         runs = store.recent_runs(self.engine, 10)
@@ -192,8 +214,15 @@ class Dashboard:
             display(HTML(dashboard.no_data_html(self.message)))
         elif self.static:
             made = f" of run {self.run_id}" if self.run_id else ""
+            charted = self.charted()
+            which = (
+                "every ticker"
+                if len(charted) == len(self.tickers)
+                else f"the overview of all {len(self.tickers)} tickers, and charts of the "
+                f"{len(charted)} whose served forecast did worst against naive lately"
+            )
             note = (
-                f"Snapshot{made}, data up to {self.last_date:%Y-%m-%d}: every ticker, prices "
+                f"Snapshot{made}, data up to {self.last_date:%Y-%m-%d}: {which}, prices "
                 f"from {self.date_from:%Y-%m-%d}. Serve the dashboard "
                 "(<code>python -m runner dashboard</code>) to explore."
             )
@@ -203,22 +232,37 @@ class Dashboard:
 
     def show_headline(self) -> None:
         def every_ticker():
-            found = [self.data(t) for t in self.tickers]
+            found = [self.data(t) for t in self.charted()]
             headlines = [dashboard.latest_headline(d.preds, d.prices) for d in found]
             display(HTML(dashboard.headlines_table_html([h for h in headlines if h], self.level)))
 
         self._section("Latest forecast", "headline_box", every_ticker)
 
+    def show_overview(self) -> None:
+        """Every ticker in one table; live, sorted by the column the reader picks."""
+        if self.message:
+            return
+        display(HTML("<h2>Every ticker</h2>"))
+        if self.static:
+            display(HTML(self.overview_html()))
+        else:
+            self.overview_box.value = self.overview_html()
+            display(self.overview_panel)
+
+    def overview_html(self, by: str = "ticker", descending: bool = False) -> str:
+        table = overview.sort_overview(self.overview(), by, descending)
+        return overview.overview_html(table, self.level, self.window)
+
     def show_prices(self) -> None:
         def every_ticker():
-            for ticker in self.tickers:
+            for ticker in self.charted():
                 show_figure(self.price_figure(ticker))
 
         self._section("Price history and forecasts", "price_box", every_ticker)
 
     def show_track_record(self) -> None:
         def every_ticker():
-            for ticker in self.tickers:
+            for ticker in self.charted():
                 found = self.track_record(ticker)
                 if found:
                     display(HTML(f'<p class="sc-caption">{ticker}: {found[1]}</p>'))
@@ -228,7 +272,7 @@ class Dashboard:
 
     def show_leaderboard(self) -> None:
         def every_ticker():
-            display(HTML("".join(self.leaderboard(t) for t in self.tickers)))
+            display(HTML("".join(self.leaderboard(t) for t in self.charted())))
 
         if not (self.message or self.static):  # waits for MLflow: the page's last piece
             self.leaderboard_box.value = self.leaderboard(self.ticker_box.value)
@@ -265,18 +309,52 @@ class Dashboard:
             value=f"{dashboard.DEFAULT_MONTHS}M",
             style={"button_width": "48px"},
         )
+        self.search_box = widgets.Text(placeholder="search tickers", layout=wide)
         self.controls = widgets.HBox(
-            [self.ticker_box, self.from_box, self.to_box, self.period_box],
-            layout=widgets.Layout(flex_flow="row wrap", gap="12px", align_items="center"),
+            [self.search_box, self.ticker_box, self.from_box, self.to_box, self.period_box],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
         self.headline_box = widgets.HTML()
         self.price_box, self.track_box = widgets.Output(), widgets.Output()
         self.leaderboard_box = widgets.HTML()
+        self._build_overview_widgets(widgets)
+        self.search_box.observe(lambda change: self._on_search(change["new"]), names="value")
         self.ticker_box.observe(lambda _: self.refresh(), names="value")
         self.from_box.observe(lambda _: self._on_dates(), names="value")
         self.to_box.observe(lambda _: self._on_dates(), names="value")
         self.period_box.observe(lambda change: self._on_period(change["new"]), names="value")
         self.refresh()
+
+    def _build_overview_widgets(self, widgets) -> None:
+        self.sort_box = widgets.Dropdown(
+            options=[(name, key) for key, name in overview.COLUMNS.items()],
+            value="ticker",
+            description="Sort by",
+        )
+        self.descending_box = widgets.Checkbox(value=False, description="descending")
+        self.overview_box = widgets.HTML()
+        scroll = widgets.Layout(max_height="420px", overflow="auto")
+        self.overview_panel = widgets.VBox(
+            [
+                widgets.HBox([self.sort_box, self.descending_box]),
+                widgets.Box([self.overview_box], layout=scroll),
+            ]
+        )
+        for box in (self.sort_box, self.descending_box):
+            box.observe(lambda _: self._on_sort(), names="value")
+
+    def _on_sort(self) -> None:
+        self.overview_box.value = self.overview_html(self.sort_box.value, self.descending_box.value)
+
+    def _on_search(self, text: str) -> None:
+        """Narrow the ticker list to the symbols containing `text` (all of them when empty)."""
+        found = [t for t in self.tickers if text.strip().upper() in t] or self.tickers
+        if found == list(self.ticker_box.options):
+            return
+        current = self.ticker_box.value
+        self.ticker_box.options = found  # selects the first one
+        if current in found:
+            self.ticker_box.value = current
 
     def _on_period(self, period) -> None:
         if period is None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from test_plots import make_frames
 
-from stockcast import config, dashboard, dashboard_app, store
+from stockcast import config, dashboard, dashboard_app, leaderboard, store
 from stockcast.config import NOTEBOOKS_DIR
 
 
@@ -92,25 +92,25 @@ def train_runs():
 
 
 def test_leaderboard_is_the_last_train_of_the_ticker_best_first():
-    table, info = dashboard.leaderboard(train_runs(), "AAA")
+    table, info = leaderboard.leaderboard(train_runs(), "AAA")
     assert list(table["model"]) == ["ridge", "naive", "xgboost"]
     assert table.loc[table["champion"], "model"].tolist() == ["ridge"]
     assert info["run_id"] == "daily-2" and info["as_of"] == "2021-02-01"
-    text = dashboard.leaderboard_html(table, info)
+    text = leaderboard.leaderboard_html(table, info)
     assert "ridge (champion)" in text and "1.900" in text  # RMSE of the return, in %
 
 
 def test_leaderboard_as_of_a_past_day_uses_the_train_of_that_day():
-    table, info = dashboard.leaderboard(train_runs(), "AAA", as_of="2021-01-15")
+    table, info = leaderboard.leaderboard(train_runs(), "AAA", as_of="2021-01-15")
     assert info["run_id"] == "daily-1"
     assert table.loc[table["champion"], "model"].tolist() == ["naive"]
 
 
 def test_leaderboard_without_a_train_says_so():
-    table, info = dashboard.leaderboard(train_runs(), "ZZZ")
+    table, info = leaderboard.leaderboard(train_runs(), "ZZZ")
     assert table.empty and info == {}
-    assert "No train logged" in dashboard.leaderboard_html(table, info)
-    assert dashboard.leaderboard(pd.DataFrame(), "AAA")[0].empty
+    assert "No train logged" in leaderboard.leaderboard_html(table, info)
+    assert leaderboard.leaderboard(pd.DataFrame(), "AAA")[0].empty
 
 
 def test_runs_table_links_every_report_through_the_given_route(tmp_path):
@@ -181,7 +181,7 @@ def test_empty_database_shows_the_same_sentence(outputs):
 
 
 def test_missing_mlflow_store_is_no_train_yet_and_is_not_created(outputs):
-    assert dashboard.load_train_runs(config.load_settings()).empty
+    assert leaderboard.load_train_runs(config.load_settings()).empty
     assert not (outputs / "mlflow.db").exists()
 
 
@@ -238,7 +238,7 @@ def test_a_slow_or_failing_mlflow_read_gives_one_line():
 
     slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     with pytest.raises(RuntimeError, match="MLflow did not answer within 1 s"):
-        dashboard.collect_train_runs(slow, timeout=1)
+        leaderboard.collect_train_runs(slow, timeout=1)
     assert slow.poll() is not None  # stopped, not left behind
     failing = subprocess.Popen(
         [sys.executable, "-c", "raise ConnectionError('store is gone')"],
@@ -246,7 +246,7 @@ def test_a_slow_or_failing_mlflow_read_gives_one_line():
         stderr=subprocess.PIPE,
     )
     with pytest.raises(RuntimeError, match=r"^ConnectionError: store is gone$"):
-        dashboard.collect_train_runs(failing)
+        leaderboard.collect_train_runs(failing)
 
 
 def test_kernels_end_by_what_their_page_does():

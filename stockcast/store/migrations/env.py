@@ -1,7 +1,8 @@
 """Alembic environment: migrations run on the connection that `store.upgrade` hands over.
 
-To write a new migration: `alembic -c stockcast/migrations/alembic.ini revision -m "..."`
-against a database at head, then describe the change by hand in versions/.
+To change the schema: edit `stockcast/store/schema.py`, then against a database at head run
+`alembic -c stockcast/store/migrations/alembic.ini revision --autogenerate -m "..."` and review
+the file it writes in versions/ (tests/test_migrations.py keeps the two in agreement).
 """
 
 from alembic import context
