@@ -16,9 +16,9 @@ pytestmark = pytest.mark.pipeline
 EXPECTED_ROWS = {"AAPL": 3270, "GOOG": 2148, "IBM": 3270, "MSFT": 3270}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["pipeline", "pg_pipeline"], ids=["sqlite", "postgresql"])
 def run(request):
-    return request.getfixturevalue("pipeline" if request.param == "sqlite" else "pg_pipeline")
+    return request.getfixturevalue(request.param)
 
 
 def test_demo_stores_the_whole_sample(run):
