@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +40,33 @@ def pg_server_url():
     engine.dispose()
 
 
-@pytest.fixture
-def pg_url(pg_server_url):
-    """A fresh, empty schema for one test."""
-    schema = f"stockcast_t_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def fresh_schema(prefix: str = "stockcast_t"):
+    """The URL of a new, empty schema on STOCKCAST_TEST_PG_URL's server, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield _with_search_path(PG_URL, schema)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    try:
+        yield _with_search_path(PG_URL, schema)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url):
+    """A fresh, empty schema for one test."""
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(pg_server_url):
+    """A fresh, empty schema for one module's fixtures."""
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 import tenacity
 import yahoo
-from conftest import REPO, run_cli
+from conftest import PG_URL, REPO, run_cli
 from conftest import pipeline_env as base_env
 from test_lock import (
     _descendants,
@@ -225,14 +225,40 @@ def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_same_day_rerun_
 # --- a rate-limited ticker, and secrets ---------------------------------------------------------
 
 
-@pytest.mark.pipeline
-def test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written(pg_url, tmp_path):
-    outputs = tmp_path / "outputs"
-    fake = tmp_path / "fake_yahoo"
-    env = pipeline_env_with_fake(outputs, with_password(pg_url, PASSWORD), fake)
-    args = ("daily", "--source", "yfinance", "--tickers", "AAPL,MSFT", "--as-of", AS_OF)
+RATE_LIMITED_DAILY = ("daily", "--source", "yfinance", "--tickers", "AAPL,MSFT", "--as-of", AS_OF)
 
-    status, out, err = finish(start_run(*args, env=env))
+
+@pytest.fixture(scope="module")
+def rate_limited_run(module_pg_url, tmp_path_factory):
+    """A daily run on PostgreSQL (a password in its URL) where Yahoo serves AAPL and rate-limits
+    MSFT, started in the background (see `background_runs`)."""
+    folder = tmp_path_factory.mktemp("rate_limited")
+    outputs, fake = folder / "outputs", folder / "fake_yahoo"
+    env = pipeline_env_with_fake(outputs, with_password(module_pg_url, PASSWORD), fake)
+    process = start_run(*RATE_LIMITED_DAILY, env=env, left_behind=True)
+    yield SimpleNamespace(process=process, outputs=outputs, fake=fake, env=env, db=module_pg_url)
+    if process.poll() is None:
+        kill_run(process)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def background_runs(request):
+    """Runs of this module that need no demo start with it: they go on while the kill in
+    training runs. Only when their test is selected; a fixture error fails that test alone."""
+    selected = {
+        item.originalname for item in request.session.items if item.module is request.module
+    }
+    if PG_URL and "test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written" in selected:
+        with suppress(Exception):
+            request.getfixturevalue("rate_limited_run")
+
+
+@pytest.mark.pipeline
+def test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written(rate_limited_run):
+    run = rate_limited_run
+    outputs, fake, env, pg_url = run.outputs, run.fake, run.env, run.db
+
+    status, out, err = finish(run.process)
 
     assert status == 1, out + err
     run_id = started_run(out)

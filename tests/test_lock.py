@@ -44,8 +44,9 @@ def no_run_left_behind():
             kill_run(process)
 
 
-def start_run(*args: str, env: dict) -> subprocess.Popen:
-    """`python -m runner --config <test config> <args>` in its own process group."""
+def start_run(*args: str, env: dict, left_behind: bool = False) -> subprocess.Popen:
+    """`python -m runner --config <test config> <args>` in its own process group; killed after
+    the test unless `left_behind` (a module's fixture then ends it)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "runner", "--config", str(TEST_CONFIG), *args],
         cwd=REPO,
@@ -55,7 +56,8 @@ def start_run(*args: str, env: dict) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
-    _started.append(process)
+    if not left_behind:
+        _started.append(process)
     return process
 
 
