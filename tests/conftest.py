@@ -235,6 +235,6 @@ def _module_rank(items: list) -> int:
 def pytest_collection_modifyitems(session, config, items):
     modules: dict[str, list] = {}
     for item in items:
-        modules.setdefault(item.module.__name__, []).append(item)
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
     ordered = sorted(modules.values(), key=_module_rank)  # stable: file order within a rank
     items[:] = [item for module in ordered for item in module]
