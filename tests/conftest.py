@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +40,33 @@ def pg_server_url():
     engine.dispose()
 
 
-@pytest.fixture
-def pg_url(pg_server_url):
-    """A fresh, empty schema for one test."""
-    schema = f"stockcast_t_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def fresh_schema(prefix: str = "stockcast_t"):
+    """The URL of a new, empty schema on STOCKCAST_TEST_PG_URL's server, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield _with_search_path(PG_URL, schema)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    try:
+        yield _with_search_path(PG_URL, schema)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url):
+    """A fresh, empty schema for one test."""
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(pg_server_url):
+    """A fresh, empty schema for one module's fixtures."""
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -119,20 +136,105 @@ class PipelineRun:
         return next((self.outputs / "runs").glob("demo-*"))
 
 
-def _demo(outputs: Path, db_url: str | None) -> PipelineRun:
-    env = pipeline_env(outputs, db_url)
-    result = run_cli("--config", str(TEST_CONFIG), "demo", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return PipelineRun(outputs, db_url or f"sqlite:///{outputs / 'stockcast.db'}", env, result)
+class DemoRun:
+    """`python -m runner demo` on small settings, started in the background: the suite's other
+    tests run meanwhile, and `wait()` hands over the finished run to those that read it."""
+
+    def __init__(self, outputs: Path, db_url: str | None):
+        self.outputs, self.db_url = outputs, db_url
+        self.env = pipeline_env(outputs, db_url)
+        self.log = outputs.parent / "demo"
+        with open(f"{self.log}.out", "w") as out, open(f"{self.log}.err", "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "runner", "--config", str(TEST_CONFIG), "demo"],
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
+
+    def wait(self, timeout: float = 1800) -> PipelineRun:
+        self.process.wait(timeout=timeout)
+        result = subprocess.CompletedProcess(
+            self.process.args,
+            self.process.returncode,
+            Path(f"{self.log}.out").read_text(),
+            Path(f"{self.log}.err").read_text(),
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        db_url = self.db_url or f"sqlite:///{self.outputs / 'stockcast.db'}"
+        return PipelineRun(self.outputs, db_url, self.env, result)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+DEMO_FIXTURES = {"pipeline": "sqlite", "pg_pipeline": "postgresql"}
+
+
+def _demos_read(item) -> set[str]:
+    """The demo fixtures a test reads: those it names, or that a parameter of it names (a
+    fixture parametrized over both databases gets them by name, as test_pipeline's `run`)."""
+    callspec = getattr(item, "callspec", None)
+    params = {v for v in callspec.params.values() if isinstance(v, str)} if callspec else set()
+    return DEMO_FIXTURES.keys() & (set(item.fixturenames) | params)
+
+
+_demos: dict[str, DemoRun] = {}
+
+
+def _start_demo(backend: str, tmp_path_factory, request) -> DemoRun:
+    if backend not in _demos:
+        outputs = tmp_path_factory.mktemp(f"{backend}_demo") / "outputs"
+        url = request.getfixturevalue("pg_server_url") if backend == "postgresql" else None
+        _demos[backend] = DemoRun(outputs, url)
+    return _demos[backend]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_runs_in_the_background(request, tmp_path_factory):
+    """Start the demo run of each database some selected test reads, before the first test:
+    the two runs and the tests that need neither share the machine's cores."""
+    wanted = {name for item in request.session.items for name in _demos_read(item)}
+    for name, backend in DEMO_FIXTURES.items():
+        if name in wanted and (backend == "sqlite" or PG_URL):
+            try:
+                _start_demo(backend, tmp_path_factory, request)
+            except Exception:  # noqa: BLE001 - an unreachable server fails its own tests later
+                pass
+    yield
+    for demo in _demos.values():
+        demo.stop()
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory) -> PipelineRun:
+def pipeline(request, tmp_path_factory) -> PipelineRun:
     """One small demo run on SQLite, shared by every test that reads a filled database."""
-    return _demo(tmp_path_factory.mktemp("pipeline") / "outputs", None)
+    return _start_demo("sqlite", tmp_path_factory, request).wait()
 
 
 @pytest.fixture(scope="session")
-def pg_pipeline(tmp_path_factory, pg_server_url) -> PipelineRun:
+def pg_pipeline(request, tmp_path_factory, pg_server_url) -> PipelineRun:
     """The same small demo run with PostgreSQL as the database."""
-    return _demo(tmp_path_factory.mktemp("pg_pipeline") / "outputs", pg_server_url)
+    return _start_demo("postgresql", tmp_path_factory, request).wait()
+
+
+# Modules whose tests read a demo run go last, so that the runs have finished by then; whole
+# modules move, to keep each module's own fixtures set up once.
+def _module_rank(items: list) -> int:
+    if any(_demos_read(item) for item in items):
+        return 2
+    if any(item.get_closest_marker(m) for item in items for m in ("pipeline", "stack")):
+        return 1
+    return 0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ordered = sorted(modules.values(), key=_module_rank)  # stable: file order within a rank
+    items[:] = [item for module in ordered for item in module]

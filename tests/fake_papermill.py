@@ -7,6 +7,8 @@ says (default: succeed):
     {"stages": {"ingest": {"fail_tickers": {"MSFT": "no data"}},   # per-ticker failures
                 "features": {"error": "ValueError: boom"},          # the notebook raises
                 "train": "block",                                    # runs until signalled
+                "tune": {"wait_for": "path/to/file"},                # runs until it exists
+                "train-backfill": "interrupt",                       # Ctrl-C meanwhile
                 "predict": "enospc",                                 # the disk is full
                 "evaluate": "fill_disk",                             # writes until the disk is
                 "dashboard": {"real": "path/to/tiny.ipynb"}},        #   full; real papermill
@@ -83,6 +85,11 @@ class FakePapermill:
         if behaviour.get("block"):
             while True:  # until a signal ends the run
                 time.sleep(0.1)
+        if "wait_for" in behaviour:  # until the test lets the stage go on
+            while not Path(behaviour["wait_for"]).exists():
+                time.sleep(0.05)
+        if behaviour.get("interrupt"):
+            raise KeyboardInterrupt
         self._record(stage, parameters, behaviour.get("fail_tickers", {}))
         if "error" in behaviour:
             from papermill.exceptions import PapermillExecutionError

@@ -164,64 +164,71 @@ def latest_champion(db_url: str, ticker: str):
     return preds[preds["is_champion"]].sort_values("target_date").iloc[-1]
 
 
-def test_served_dashboard_shows_and_switches_tickers(pipeline, browser, tmp_path):
+@pytest.fixture(scope="module")
+def served(pipeline, tmp_path_factory):
+    """`python -m runner dashboard` over the demo run, as an operator starts it (no token),
+    shared by the tests that only visit it."""
+    with serve_dashboard(pipeline.env, tmp_path_factory.mktemp("served") / "voila.log") as url:
+        yield url
+
+
+def test_served_dashboard_shows_and_switches_tickers(pipeline, browser, served, tmp_path):
     tickers = sorted(store.price_summary(store.connect(pipeline.db_url))["ticker"])
     first, second = tickers[0], tickers[1]
-    with serve_dashboard(pipeline.env, tmp_path / "voila.log") as url:
-        context = browser.new_context(viewport=VIEWPORT)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        started = time.monotonic()
-        page.goto(url, wait_until="commit")  # Voila streams the page while the kernel runs
-        wait = 2 * PAGE_BUDGET * 1000  # a slow page fails on the budget below, with its time
-        page.wait_for_selector(f'.sc-headline[data-ticker="{first}"]', timeout=wait)
-        page.locator(".widget-output .gtitle", has_text=f"{first}: close").wait_for(timeout=wait)
-        page.locator(".widget-output .gtitle", has_text=f"{first}: track").wait_for(timeout=wait)
-        seconds = time.monotonic() - started
-        assert seconds < PAGE_BUDGET, f"the page took {seconds:.0f} s"
-        print(f"served page: headline and figures after {seconds:.1f} s")
-        assert page.locator(".widget-dropdown select").input_value() == first
-        page.get_by_text(f"{first}: last train as of").wait_for(timeout=wait)  # from MLflow
-        screenshot(page, tmp_path / "dashboard-first-ticker.png")
+    url = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    started = time.monotonic()
+    page.goto(url, wait_until="commit")  # Voila streams the page while the kernel runs
+    wait = 2 * PAGE_BUDGET * 1000  # a slow page fails on the budget below, with its time
+    page.wait_for_selector(f'.sc-headline[data-ticker="{first}"]', timeout=wait)
+    page.locator(".widget-output .gtitle", has_text=f"{first}: close").wait_for(timeout=wait)
+    page.locator(".widget-output .gtitle", has_text=f"{first}: track").wait_for(timeout=wait)
+    seconds = time.monotonic() - started
+    assert seconds < PAGE_BUDGET, f"the page took {seconds:.0f} s"
+    print(f"served page: headline and figures after {seconds:.1f} s")
+    assert page.locator(".widget-dropdown select").input_value() == first
+    page.get_by_text(f"{first}: last train as of").wait_for(timeout=wait)  # from MLflow
+    screenshot(page, tmp_path / "dashboard-first-ticker.png")
 
-        page.locator(".widget-dropdown select").select_option(second)
-        headline = page.locator(f'.sc-headline[data-ticker="{second}"]')
-        headline.wait_for(timeout=30_000)
-        page.locator(".widget-output .gtitle", has_text=f"{second}: close").wait_for(timeout=30_000)
-        page.locator(".widget-output .gtitle", has_text=f"{second}: track record").wait_for(
-            timeout=30_000
-        )
-        stored = latest_champion(pipeline.db_url, second)
-        text = headline.inner_text()
-        assert f"{stored['pred_close']:,.2f}" in text
-        assert f"{stored['target_date']:%Y-%m-%d}" in text
-        assert f"{stored['pred_lower']:,.2f} – {stored['pred_upper']:,.2f}" in text
-        assert f"model {stored['model']}" in text
-        page.get_by_text(f"{second}: last train as of").wait_for(timeout=30_000)
-        screenshot(page, tmp_path / "dashboard-second-ticker.png")
+    page.locator(".widget-dropdown select").select_option(second)
+    headline = page.locator(f'.sc-headline[data-ticker="{second}"]')
+    headline.wait_for(timeout=30_000)
+    page.locator(".widget-output .gtitle", has_text=f"{second}: close").wait_for(timeout=30_000)
+    page.locator(".widget-output .gtitle", has_text=f"{second}: track record").wait_for(
+        timeout=30_000
+    )
+    stored = latest_champion(pipeline.db_url, second)
+    text = headline.inner_text()
+    assert f"{stored['pred_close']:,.2f}" in text
+    assert f"{stored['target_date']:%Y-%m-%d}" in text
+    assert f"{stored['pred_lower']:,.2f} – {stored['pred_upper']:,.2f}" in text
+    assert f"model {stored['model']}" in text
+    page.get_by_text(f"{second}: last train as of").wait_for(timeout=30_000)
+    screenshot(page, tmp_path / "dashboard-second-ticker.png")
 
-        link = page.locator(".sc-runs a", has_text="06_evaluate").first
-        with context.expect_page() as opened:
-            link.click()
-        report = opened.value
-        report.wait_for_load_state()
-        assert "/reports/" in report.url and report.title().startswith("06_evaluate")
-        assert "Evaluate" in report.inner_text("h1")
-        screenshot(report, tmp_path / "archived-report.png")
-        assert not errors, errors
-        context.close()
+    link = page.locator(".sc-runs a", has_text="06_evaluate").first
+    with context.expect_page() as opened:
+        link.click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert "/reports/" in report.url and report.title().startswith("06_evaluate")
+    assert "Evaluate" in report.inner_text("h1")
+    screenshot(report, tmp_path / "archived-report.png")
+    assert not errors, errors
+    context.close()
 
 
-def test_reports_route_serves_reports_read_only_and_stays_in_its_folder(pipeline, tmp_path):
-    run = pipeline.run_folder.name
-    with serve_dashboard(pipeline.env, tmp_path / "voila.log") as url:
-        assert status_of(url, f"/reports/{run}/06_evaluate.html") == 200
-        assert status_of(url, "/reports/_static/plotly.min.js") == 200
-        assert status_of(url, "/reports/") == 200  # the runs index
-        assert status_of(url, f"/reports/{run}/05_predict.ipynb") == 404  # not a report
-        assert status_of(url, "/reports/../../stockcast.db") in (403, 404)
-        assert status_of(url, "/reports/%2e%2e/%2e%2e/etc/hostname.html") in (403, 404)
+def test_reports_route_serves_reports_read_only_and_stays_in_its_folder(pipeline, served):
+    run, url = pipeline.run_folder.name, served
+    assert status_of(url, f"/reports/{run}/06_evaluate.html") == 200
+    assert status_of(url, "/reports/_static/plotly.min.js") == 200
+    assert status_of(url, "/reports/") == 200  # the runs index
+    assert status_of(url, f"/reports/{run}/05_predict.ipynb") == 404  # not a report
+    assert status_of(url, "/reports/../../stockcast.db") in (403, 404)
+    assert status_of(url, "/reports/%2e%2e/%2e%2e/etc/hostname.html") in (403, 404)
 
 
 def test_token_guards_the_page_and_the_reports(pipeline, tmp_path):

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,17 +26,17 @@ import pytest
 import sqlalchemy as sa
 import tenacity
 import yahoo
-from conftest import REPO, run_cli
+from conftest import PG_URL, REPO, run_cli
 from conftest import pipeline_env as base_env
 from test_lock import (
     _descendants,
-    _started,
     database_url,
     finish,
     kill_run,
     no_run_left_behind,  # noqa: F401 (autouse: kills a run a failing test leaves behind)
     runs_table,
     settings_for,
+    start_fake_run,
     start_run,
     started_run,
     wait_for_stage,
@@ -120,12 +120,21 @@ def chart_requests(folder: Path) -> list[str]:
     return log.read_text().split() if log.is_file() else []
 
 
-def copy_of_pipeline_database(pipeline, tmp_path: Path) -> Path:
-    """Fresh outputs holding a copy of the shared demo run's database (its MLflow store not:
-    a copy's experiments would point at the shared run's artifact folder)."""
+def copy_of_pipeline_database(pipeline, tmp_path: Path, mlflow: bool = False) -> Path:
+    """Fresh outputs holding a copy of the shared demo run's database and, with `mlflow`, of its
+    MLflow store (its registry, champion aliases included), the experiments' artifact folders
+    moved into the copy so that nothing is written beside the shared run's artifacts."""
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     shutil.copy(pipeline.outputs / "stockcast.db", outputs / "stockcast.db")
+    if mlflow:
+        shutil.copy(pipeline.outputs / "mlflow.db", outputs / "mlflow.db")
+        shared, own = ((f / "mlartifacts").as_uri() for f in (pipeline.outputs, outputs))
+        with closing(sqlite3.connect(outputs / "mlflow.db")) as db, db:
+            db.execute(
+                "UPDATE experiments SET artifact_location = REPLACE(artifact_location, ?, ?)",
+                (shared, own),
+            )
     return outputs
 
 
@@ -161,16 +170,21 @@ def lines_with(text: str, needle: str) -> list[str]:
 
 
 @pytest.mark.pipeline
-def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_rerun_completes(
+def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_same_day_rerun_the_same_rows(
     pipeline, tmp_path
 ):
-    outputs = copy_of_pipeline_database(pipeline, tmp_path)
+    """The rerun after the kill is a rerun of the demo's own as-of (its database and MLflow
+    registry copied): it leaves the rows the demo left, one champion per target."""
+    outputs = copy_of_pipeline_database(pipeline, tmp_path, mlflow=True)
     db_url = f"sqlite:///{outputs / 'stockcast.db'}"
     env = base_env(outputs)
     key = ["ticker", "date"]
+    pred_key = ["ticker", "target_date", "model"]
     prices_before = read_table(db_url, "stock_price", key).drop(columns="updated_at")
+    preds_before = read_table(db_url, "stock_pred", pred_key)
+    evals_before = read_table(db_url, "stock_pred_eval", pred_key)
 
-    daily = ("daily", "--tickers", "AAPL,MSFT")
+    daily = ("daily", "--tickers", "AAPL,MSFT")  # as of the data's last day, as the demo's
     holder = start_run(*daily, env=env)
     killed = wait_for_stage(outputs, "train", holder)
     wait_until(logging_a_training(outputs, killed), holder)  # fitted, logging models
@@ -188,14 +202,17 @@ def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_rerun_completes
     assert json.loads((outputs / "runs" / killed / "run.json").read_text())["status"] == (
         "abandoned"
     )
-    pred_key = ["ticker", "target_date", "model"]
     preds = read_table(db_url, "stock_pred", pred_key)
     assert not preds.duplicated(pred_key).any()
+    assert preds[pred_key].equals(preds_before[pred_key])  # the same rows, rewritten in place
     per_target = preds.groupby(["ticker", "target_date"])
     assert (per_target["model"].apply(sorted).map(tuple) == ("naive", "ridge", "xgboost")).all()
     assert (per_target["is_champion"].sum() == 1).all()
-    assert set(preds.loc[preds["run_id"] == rerun, "ticker"]) == {"AAPL", "MSFT"}
+    rewritten = preds.loc[preds["run_id"] == rerun]
+    assert set(rewritten["ticker"]) == {"AAPL", "MSFT"}
+    assert set(rewritten["target_date"]) == {pd.Timestamp("2013-03-04")}
     evals = read_table(db_url, "stock_pred_eval", pred_key)
+    assert evals[pred_key].equals(evals_before[pred_key])
     prices = read_table(db_url, "stock_price", key)
     known = preds.merge(
         prices[key].rename(columns={"date": "target_date"}), on=["ticker", "target_date"]
@@ -208,14 +225,40 @@ def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_rerun_completes
 # --- a rate-limited ticker, and secrets ---------------------------------------------------------
 
 
-@pytest.mark.pipeline
-def test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written(pg_url, tmp_path):
-    outputs = tmp_path / "outputs"
-    fake = tmp_path / "fake_yahoo"
-    env = pipeline_env_with_fake(outputs, with_password(pg_url, PASSWORD), fake)
-    args = ("daily", "--source", "yfinance", "--tickers", "AAPL,MSFT", "--as-of", AS_OF)
+RATE_LIMITED_DAILY = ("daily", "--source", "yfinance", "--tickers", "AAPL,MSFT", "--as-of", AS_OF)
 
-    status, out, err = finish(start_run(*args, env=env))
+
+@pytest.fixture(scope="module")
+def rate_limited_run(module_pg_url, tmp_path_factory):
+    """A daily run on PostgreSQL (a password in its URL) where Yahoo serves AAPL and rate-limits
+    MSFT, started in the background (see `background_runs`)."""
+    folder = tmp_path_factory.mktemp("rate_limited")
+    outputs, fake = folder / "outputs", folder / "fake_yahoo"
+    env = pipeline_env_with_fake(outputs, with_password(module_pg_url, PASSWORD), fake)
+    process = start_run(*RATE_LIMITED_DAILY, env=env, left_behind=True)
+    yield SimpleNamespace(process=process, outputs=outputs, fake=fake, env=env, db=module_pg_url)
+    if process.poll() is None:
+        kill_run(process)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def background_runs(request):
+    """Runs of this module that need no demo start with it: they go on while the kill in
+    training runs. Only when their test is selected; a fixture error fails that test alone."""
+    selected = {
+        item.originalname for item in request.session.items if item.module is request.module
+    }
+    if PG_URL and "test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written" in selected:
+        with suppress(Exception):
+            request.getfixturevalue("rate_limited_run")
+
+
+@pytest.mark.pipeline
+def test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written(rate_limited_run):
+    run = rate_limited_run
+    outputs, fake, env, pg_url = run.outputs, run.fake, run.env, run.db
+
+    status, out, err = finish(run.process)
 
     assert status == 1, out + err
     run_id = started_run(out)
@@ -404,25 +447,6 @@ def test_a_full_disk_mid_run_fails_in_one_line_and_closes_the_run(outputs, monke
 # --- faults only a real process meets: SIGTERM, a full or read-only disk -------------------------
 
 
-def fake_run(tmp_path: Path, spec: dict, *args: str, env: dict) -> subprocess.Popen:
-    """A runner process (its own process group) whose notebooks tests/fake_papermill.py fakes."""
-    import fake_papermill
-
-    spec_path = tmp_path / "fake_stages.json"
-    spec_path.write_text(json.dumps(spec))
-    process = subprocess.Popen(
-        fake_papermill.command(spec_path, *args),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    _started.append(process)
-    return process
-
-
 def assert_closed_as(
     outputs: Path, run_id: str, status: str, stage: str, stage_status: str, db_url=None
 ):
@@ -440,7 +464,7 @@ def test_sigterm_closes_the_run_as_interrupted_and_releases_the_lock(
 ):
     db_url = database_url(backend, request)
     env = base_env(outputs, db_url)
-    process = fake_run(tmp_path, {"stages": {"train": "block"}}, *DAILY, env=env)
+    process = start_fake_run(tmp_path, {"stages": {"train": "block"}}, *DAILY, env=env)
     run_id = wait_for_stage(outputs, "train", process)
     process.send_signal(signal.SIGTERM)
     status, out, err = finish(process, timeout=120)
@@ -470,7 +494,7 @@ def test_sigterm_while_a_kernel_executes_stops_it_and_closes_the_run(outputs, tm
     }
     nbformat.write(notebook, tmp_path / "sleep.ipynb")
     spec = {"stages": {"features": {"real": str(tmp_path / "sleep.ipynb")}}}
-    process = fake_run(tmp_path, spec, *DAILY, env=base_env(outputs))
+    process = start_fake_run(tmp_path, spec, *DAILY, env=base_env(outputs))
     run_id = wait_for_stage(outputs, "features", process)
     wait_until(started.exists, process)
     kernels = _descendants(process.pid)

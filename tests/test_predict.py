@@ -32,6 +32,23 @@ def test_target_sessions_skip_weekends_and_holidays():
     assert list(target_sessions("AAA", days)) == list(pd.DatetimeIndex(expected))
 
 
+def test_targets_follow_each_tickers_exchange_calendar():
+    days = ["2013-02-15", "2013-03-28"]  # before Presidents' Day (New York) and Easter Monday
+    assert list(target_sessions("AAA", days)) == list(
+        pd.DatetimeIndex(["2013-02-19", "2013-04-01"])
+    )
+    assert list(target_sessions("VOD.L", days)) == list(
+        pd.DatetimeIndex(["2013-02-18", "2013-04-02"])
+    )
+    both = pd.concat([make_forecasts(), make_forecasts().assign(ticker="VOD.L")])
+    closes = pd.concat([CLOSES, CLOSES.assign(ticker="VOD.L")])
+    targets = to_price_rows(both, closes).groupby("ticker")["target_date"].unique().map(list)
+    assert targets.to_dict() == {
+        "AAA": [pd.Timestamp("2013-04-01")],
+        "VOD.L": [pd.Timestamp("2013-04-02")],
+    }
+
+
 def test_to_price_rows_turns_returns_into_as_traded_closes():
     rows = to_price_rows(make_forecasts(), CLOSES)
     assert list(rows.columns) == [*PRED_COLUMNS, "trained_as_of"]
