@@ -1,18 +1,84 @@
-"""The per-ticker seam: run a pure function for each ticker, collect results and one-line
-failures. A ticker's failure never stops the others.
+"""The per-ticker seam: run a pure function for each ticker, here, in local processes or on a
+Dask cluster; collect results and one-line failures. A ticker's failure never stops the others.
 
 Every per-ticker step (tune, train, the backfill replay, MLflow logging) goes through
 `map_tickers`; the functions it runs take and return plain frames and values (picklable: no
-engine, connection or MLflow client inside), so the executor decides where they run.
+engine, connection or MLflow client inside), so the executor decides where they run. Results
+come back in the order of `tasks` and are the same whatever the executor; the database is
+written by the stage's own process, never by a worker.
+
+- `serial`: in this process.
+- `processes`: joblib's loky workers on this machine, one per core by default. A worker that
+  dies (a crash, the OOM killer) takes the tickers it was running with it; they are retried
+  one at a time, so the ticker that kills its worker again fails alone.
+- `dask`: a `dask.distributed` cluster: an existing scheduler (`tcp://host:8786`) or a
+  `LocalCluster`. A task whose worker dies is run again elsewhere, up to `TASK_RETRIES` times,
+  then that ticker fails alone (KilledWorker).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
+from functools import cache
 
-from stockcast.errors import BadInput, describe
+from stockcast.errors import BadInput, describe, first_line
 
-EXECUTORS = ("serial",)
+EXECUTORS = ("serial", "processes", "dask")
+# A worker death or a transient error outside the task (unpickling on a worker) is retried this
+# many times; errors of the task itself are caught by `attempt` and never retried.
+TASK_RETRIES = 2
+SCHEDULER_TIMEOUT = "10s"  # to connect to an existing scheduler
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://[^\s/]+:\d+")
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where per-ticker work runs: `kind` (one of EXECUTORS), `workers` (None: one per core;
+    with an existing scheduler, the cluster's own), `scheduler` (None: a LocalCluster)."""
+
+    kind: str = "serial"
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in EXECUTORS:
+            raise BadInput(f"executor {self.kind!r} is unknown: use one of {', '.join(EXECUTORS)}")
+        if self.workers is not None and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
+        ):
+            raise BadInput(f"workers {self.workers!r} is not a count: use a whole number >= 1")
+        if self.scheduler is not None and not SCHEDULER_ADDRESS.fullmatch(self.scheduler):
+            raise BadInput(
+                f"Dask scheduler {self.scheduler!r} is not an address: use tcp://HOST:PORT "
+                "(e.g. tcp://10.0.0.5:8786)"
+            )
+        if self.scheduler is not None and self.kind != "dask":
+            raise BadInput(
+                f"a Dask scheduler ({self.scheduler}) is for the dask executor, and this one is "
+                f"{self.kind}: add --executor dask, or drop --scheduler"
+            )
+
+    @property
+    def size(self) -> int:
+        """Workers on this machine: as asked, else one per core this process may use."""
+        return self.workers or len(os.sched_getaffinity(0))
+
+    def describe(self) -> str:
+        if self.kind == "dask":
+            return f"dask on {self.scheduler or f'a local cluster of {self.size} workers'}"
+        return "serial" if self.kind == "serial" else f"{self.size} local processes"
+
+
+def as_executor(executor: str | Executor = "serial", workers=None, scheduler=None) -> Executor:
+    """An Executor from a notebook's or the runner's plain parameters (or one already made)."""
+    if isinstance(executor, Executor):
+        return executor
+    return Executor(str(executor), workers, scheduler)
 
 
 def attempt(function: Callable, args: tuple) -> tuple[bool, object]:
@@ -23,14 +89,163 @@ def attempt(function: Callable, args: tuple) -> tuple[bool, object]:
         return False, describe(error)
 
 
+@dataclass(frozen=True)
+class TickerCall:
+    """One ticker's work as a plain picklable callable: what is shipped to a worker."""
+
+    function: Callable
+    args: tuple
+
+    def __call__(self) -> tuple[bool, object]:
+        return attempt(self.function, self.args)
+
+
 def map_tickers(
-    function: Callable, tasks: Mapping[str, tuple], executor: str = "serial"
+    function: Callable,
+    tasks: Mapping[str, tuple],
+    executor: str | Executor = "serial",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> tuple[dict[str, object], dict[str, str]]:
     """function(*tasks[ticker]) for every ticker; returns (ticker -> result, ticker -> reason),
     both in the order of `tasks`."""
-    if executor not in EXECUTORS:
-        raise BadInput(f"executor {executor!r} is unknown: use one of {', '.join(EXECUTORS)}")
-    outcomes = {ticker: attempt(function, args) for ticker, args in tasks.items()}
+    chosen = as_executor(executor, workers, scheduler)
+    calls = {ticker: TickerCall(function, tuple(args)) for ticker, args in tasks.items()}
+    if chosen.kind == "serial" or len(calls) < 2 and chosen.kind == "processes":
+        outcomes = {ticker: call() for ticker, call in calls.items()}
+    else:
+        outcomes = RUNNERS[chosen.kind](calls, chosen)
+    outcomes = {ticker: outcomes[ticker] for ticker in calls}  # the order of `tasks`
     results = {ticker: value for ticker, (ok, value) in outcomes.items() if ok}
     failures = {ticker: value for ticker, (ok, value) in outcomes.items() if not ok}
     return results, failures
+
+
+# --- processes (joblib's loky) ------------------------------------------------------------------
+
+
+def run_processes(calls: dict[str, TickerCall], executor: Executor) -> dict[str, tuple]:
+    """At most `size` calls in flight on loky's reusable pool, so a broken pool names the few
+    tickers that may have broken it: those are retried alone, the others go on in parallel."""
+    outcomes: dict[str, tuple] = {}
+    waiting = list(calls)
+    while waiting:
+        suspects = _run_in_pool(calls, waiting, executor.size, outcomes)
+        for ticker in suspects:  # alone in a fresh pool: a second death is this ticker's own
+            _run_in_pool(calls, [ticker], 1, outcomes, last_try=True)
+        waiting = [ticker for ticker in waiting if ticker not in outcomes]
+    return outcomes
+
+
+def _run_in_pool(calls, tickers, size, outcomes, last_try=False) -> list[str]:
+    """Run `tickers` with at most `size` in flight; fill `outcomes`; return the tickers that were
+    in flight when a worker died (the pool is then broken and the rest left waiting)."""
+    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    pool = get_reusable_executor(max_workers=size)
+    queue, running = iter(tickers), {}
+    while True:
+        for ticker in queue:
+            running[pool.submit(calls[ticker])] = ticker
+            if len(running) >= size:
+                break
+        if not running:
+            return []
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            try:
+                outcomes[running[future]] = future.result()
+            except BrokenProcessPool as error:
+                if not last_try:
+                    return list(running.values())
+                outcomes[running[future]] = (False, f"its worker process died ({describe(error)})")
+            except Exception as error:  # noqa: BLE001 - e.g. a result that cannot be pickled
+                outcomes[running[future]] = (False, describe(error))
+            del running[future]
+
+
+# --- dask.distributed ---------------------------------------------------------------------------
+
+
+def run_dask(calls: dict[str, TickerCall], executor: Executor) -> dict[str, tuple]:
+    """Submit every call to the cluster (a worker's death is retried by the scheduler), then
+    collect each ticker's outcome; a task that erred on the cluster fails its ticker alone."""
+    client = dask_client(executor.scheduler, executor.workers)
+    batch = uuid.uuid4().hex[:8]
+    futures = {
+        ticker: client.submit(
+            call,
+            key=f"{getattr(call.function, '__name__', 'task')}-{ticker}-{batch}",
+            retries=TASK_RETRIES,
+            pure=False,
+        )
+        for ticker, call in calls.items()
+    }
+    outcomes = {}
+    for ticker, future in futures.items():
+        try:
+            outcomes[ticker] = future.result()
+        except Exception as error:  # noqa: BLE001 - KilledWorker, a lost scheduler: this ticker's
+            outcomes[ticker] = (False, f"failed on the Dask cluster ({describe(error)})")
+        future.release()
+    return outcomes
+
+
+@cache
+def dask_client(scheduler: str | None, workers: int | None):
+    """A client of the scheduler at `scheduler`, or of a LocalCluster of `workers` processes
+    started once per process (one thread each); an unreachable scheduler is BadInput."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        # The scheduler runs here, so its tolerance of worker deaths is ours to set.
+        with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
+            cluster = LocalCluster(
+                n_workers=Executor("dask", workers).size,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+        return Client(cluster)
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise BadInput(
+            f"Dask scheduler {scheduler} cannot be reached ({first_line(error, 120)}): start it, "
+            "or fix --scheduler / STOCKCAST_DASK_SCHEDULER"
+        ) from None
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Connect to the scheduler and leave (BadInput if it does not answer): a run checks it
+    before writing anything; its stages connect again."""
+    dask_client(scheduler, None).close()
+    dask_client.cache_clear()
+
+
+def check_cluster_settings(executor: Executor, settings) -> None:
+    """Workers on other processes or machines must not share SQLite files: the dask executor
+    needs a PostgreSQL store and an MLflow tracking server (`settings`: config.Settings)."""
+    if executor.kind != "dask":
+        return
+    local = [
+        name
+        for name, url in (
+            ("STOCKCAST_DB_URL", settings.db_url),
+            ("MLFLOW_TRACKING_URI", settings.tracking_uri),
+        )
+        if url.startswith(("sqlite:", "file:")) or "://" not in url
+    ]
+    if local:
+        what = " and ".join(local)
+        raise BadInput(
+            f"the dask executor needs a PostgreSQL store and an MLflow tracking server, and "
+            f"{what} {'point' if len(local) > 1 else 'points'} to a local SQLite file: set "
+            "STOCKCAST_DB_URL=postgresql+psycopg://... and MLFLOW_TRACKING_URI=http://HOST:5000, "
+            "or use --executor processes"
+        )
+
+
+RUNNERS = {"processes": run_processes, "dask": run_dask}
