@@ -1,0 +1,142 @@
+"""executors.py: serial, loky processes and a Dask LocalCluster give the same results in the same
+order; a ticker's error, or a worker dying under it, fails that ticker alone; bad executors,
+SQLite with Dask and an unreachable scheduler are one-line bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from executor_tasks import die_once, double, kill_for_bbb
+from synthetic import make_panel
+
+from stockcast import executors
+from stockcast.backfill import replay
+from stockcast.config import Settings
+from stockcast.errors import BadInput
+from stockcast.executors import Executor, check_cluster_settings, map_tickers
+from stockcast.features import make_features
+from stockcast.train import TrainSettings, fit_tickers, forecast_tickers, scores_table
+
+FAST = {"xgboost": {"n_estimators": 30}}
+SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150, retrain_every=10)
+TICKERS = ("AAA", "BBB", "CCC", "DDD")
+PROCESSES = Executor("processes", workers=2)
+DASK = Executor("dask", workers=2)
+
+
+@pytest.fixture(scope="module")
+def features():
+    return make_features(make_panel(TICKERS, n=340))
+
+
+@pytest.fixture(scope="module")
+def serial_fit(features):
+    params = dict.fromkeys(TICKERS, FAST)
+    return fit_tickers(features, params, SMALL, executor="serial")
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    """The module's LocalCluster of 2 worker processes, closed at the end."""
+    client = executors.dask_client(None, 2)
+    yield client
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+    executors.dask_client.cache_clear()
+
+
+def assert_same_fit(fitted, serial_fit, features):
+    (trained, failures), (expected, expected_failures) = fitted, serial_fit
+    assert list(trained) == list(expected) and set(trained) == set(TICKERS)
+    assert failures == expected_failures == {}
+    pd.testing.assert_frame_equal(scores_table(trained), scores_table(expected))
+    pd.testing.assert_frame_equal(
+        forecast_tickers(trained, features), forecast_tickers(expected, features)
+    )
+
+
+def test_processes_fit_as_serial(features, serial_fit):
+    params = dict.fromkeys(TICKERS, FAST)
+    assert_same_fit(fit_tickers(features, params, SMALL, PROCESSES), serial_fit, features)
+
+
+def test_dask_local_cluster_fits_and_replays_as_serial(features, serial_fit, local_cluster):
+    params = dict.fromkeys(TICKERS, FAST)
+    assert_same_fit(fit_tickers(features, params, SMALL, DASK), serial_fit, features)
+    days = features["date"].drop_duplicates().sort_values()
+    window = (days.iloc[-12], days.iloc[-1])
+    serial, _ = replay(features, None, *window, SMALL, "serial")
+    on_dask, failures = replay(features, None, *window, SMALL, DASK)
+    assert not failures
+    pd.testing.assert_frame_equal(on_dask, serial)
+
+
+@pytest.mark.parametrize("executor", ["serial", PROCESSES, DASK], ids=str)
+def test_an_error_fails_its_ticker_alone_in_order(executor, request):
+    if executor == DASK:
+        request.getfixturevalue("local_cluster")
+    tasks = {"ZZZ": (3,), "BAD": (-1,), "AAA": (5,)}
+    results, failures = map_tickers(double, tasks, executor)
+    assert list(results.items()) == [("ZZZ", 6), ("AAA", 10)]
+    assert failures == {"BAD": "ValueError: negative value -1"}
+
+
+@pytest.mark.parametrize("executor", [PROCESSES, DASK], ids=str)
+def test_a_worker_killed_mid_task_is_retried(executor, tmp_path, request):
+    if executor == DASK:
+        request.getfixturevalue("local_cluster")
+    marker = str(tmp_path / "died")
+    tasks = {"AAA": (marker, 1), "BBB": (marker, 2), "CCC": (marker, 3)}
+    results, failures = map_tickers(die_once, tasks, executor)
+    assert Path(marker).exists()  # a worker did die
+    assert failures == {} and results == {"AAA": 2, "BBB": 4, "CCC": 6}
+
+
+@pytest.mark.parametrize("executor", [PROCESSES, DASK], ids=str)
+def test_a_ticker_that_kills_every_worker_fails_alone(executor, request):
+    if executor == DASK:
+        request.getfixturevalue("local_cluster")
+
+    results, failures = map_tickers(
+        kill_for_bbb, {"AAA": ("AAA",), "BBB": ("BBB",), "CCC": ("CCC",)}, executor
+    )
+    assert results == {"AAA": "AAA", "CCC": "CCC"} and list(failures) == ["BBB"]
+    assert "\n" not in failures["BBB"]
+    assert ("KilledWorker" if executor == DASK else "worker process died") in failures["BBB"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "workers", "scheduler", "message"),
+    [
+        ("threads", None, None, "executor 'threads' is unknown: use one of serial"),
+        ("processes", 0, None, "workers 0 is not a count"),
+        ("dask", None, "localhost:8786", "is not an address: use tcp://HOST:PORT"),
+        ("processes", None, "tcp://h:8786", "add --executor dask, or drop --scheduler"),
+    ],
+)
+def test_a_bad_executor_is_one_line_bad_input(kind, workers, scheduler, message):
+    with pytest.raises(BadInput, match=message):
+        Executor(kind, workers, scheduler)
+
+
+def test_dask_on_sqlite_is_refused_naming_what_to_set(tmp_path):
+    sqlite = Settings(tmp_path, f"sqlite:///{tmp_path}/s.db", f"sqlite:///{tmp_path}/m.db")
+    with pytest.raises(BadInput) as refused:
+        check_cluster_settings(DASK, sqlite)
+    message = str(refused.value)
+    assert "STOCKCAST_DB_URL and MLFLOW_TRACKING_URI point to a local SQLite file" in message
+    assert "postgresql+psycopg://" in message and "http://HOST:5000" in message
+    half = Settings(tmp_path, "postgresql+psycopg://u@h/db", f"sqlite:///{tmp_path}/m.db")
+    with pytest.raises(BadInput, match="MLFLOW_TRACKING_URI points to a local SQLite file"):
+        check_cluster_settings(DASK, half)
+    check_cluster_settings(DASK, Settings(tmp_path, "postgresql+psycopg://u@h/db", "http://m:5000"))
+    check_cluster_settings(PROCESSES, sqlite)  # one machine's processes never open the files
+
+
+def test_an_unreachable_scheduler_is_bad_input(monkeypatch):
+    monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", "1s")
+    with pytest.raises(BadInput, match=r"Dask scheduler tcp://127.0.0.1:9 cannot be reached"):
+        executors.check_scheduler("tcp://127.0.0.1:9")
