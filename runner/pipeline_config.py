@@ -11,9 +11,16 @@ from pathlib import Path
 from runner.stages import CHAINS, COMMON
 from stockcast.config import SOURCES, check_tickers
 from stockcast.errors import BadInput, InvalidTicker
+from stockcast.executors import EXECUTORS
 
 # The settings that are not a stage's, with an example value of each (which gives its type).
-TOP_LEVEL = {"source": "sample", "tickers": [], "demo": {"backfill_sessions": 60}}
+TOP_LEVEL = {
+    "source": "sample",
+    "tickers": [],
+    "executor": "serial",
+    "workers": None,
+    "demo": {"backfill_sessions": 60},
+}
 TYPE_NAMES = {
     bool: "true or false",
     int: "a whole number",
@@ -91,6 +98,16 @@ def _check_section(value, allowed: dict, runner_keys, section: str, path) -> Non
         _check_value(item, allowed[key], f"{section}.{key}", path)
 
 
+def _check_executor(settings: dict, path) -> None:
+    executor, workers = settings.get("executor"), settings.get("workers")
+    if executor is not None and executor not in EXECUTORS:
+        raise _type_error(path, "executor", f"one of {', '.join(EXECUTORS)}", executor)
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise _type_error(path, "workers", "a whole number >= 1 (or empty: one per core)", workers)
+
+
 def _a(name: str) -> str:
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
@@ -122,6 +139,7 @@ def check_pipeline_config(
     source = settings.get("source")
     if source is not None and source not in SOURCES:
         raise _type_error(path, "source", f"one of {', '.join(SOURCES)}", source)
+    _check_executor(settings, path)
     demo = TOP_LEVEL["demo"]
     _check_section(settings.get("demo"), demo, (), "demo", path)
     count = (settings.get("demo") or {}).get("backfill_sessions", demo["backfill_sessions"])

@@ -1,4 +1,4 @@
-"""A run's plan, resolved before the lock: its tickers, source and dates.
+"""A run's plan, resolved before the lock: its tickers, source, dates and executor.
 
 Every bad input raises BadInput here, so a run that cannot start writes nothing.
 """
@@ -12,8 +12,8 @@ import pandas as pd
 
 from runner import stages
 from runner.chain import RunPlan
-from stockcast import calendar
-from stockcast.config import check_tickers, exchange_for, pipeline_config_path
+from stockcast import calendar, executors
+from stockcast.config import Settings, check_tickers, exchange_for, pipeline_config_path
 from stockcast.errors import BadInput
 
 
@@ -80,15 +80,32 @@ def _check_as_of(tickers: list[str], as_of) -> str:
     return pd.Timestamp(as_of).date().isoformat()
 
 
-def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
-    """Resolve tickers, source and dates; every bad input raises BadInput before anything runs.
-    `pipeline` are the checked settings of the file `--config` names."""
+def resolve_executor(args: argparse.Namespace, pipeline: dict, settings: Settings):
+    """Where per-ticker work runs: flags over pipeline.yaml; the scheduler from --scheduler or
+    STOCKCAST_DASK_SCHEDULER. A dask run on SQLite, or with a scheduler that does not answer,
+    is BadInput here, before the lock and the run record."""
+    executor = executors.from_settings(
+        getattr(args, "executor", None) or pipeline.get("executor") or "serial",
+        getattr(args, "workers", None) or pipeline.get("workers"),
+        getattr(args, "scheduler", None),
+        settings,
+    )
+    if executor.scheduler:
+        executors.check_scheduler(executor.scheduler)
+    return executor
+
+
+def plan_run(args: argparse.Namespace, pipeline: dict, settings: Settings) -> RunPlan:
+    """Resolve executor, tickers, source and dates; every bad input raises BadInput before
+    anything runs. `pipeline` are the checked settings of the file `--config` names."""
     kind = args.command
+    executor = resolve_executor(args, pipeline, settings)
     source = "sample" if kind == "demo" else (args.source or pipeline.get("source") or "sample")
     csv_dir = getattr(args, "csv_dir", None)
     tickers = None if kind == "demo" else (args.tickers or pipeline.get("tickers") or None)
     tickers = _universe(source, tickers, csv_dir)
     common = {"tickers": tickers, "source": source, "csv_dir": csv_dir}
+    common.update(executor=executor.kind, workers=executor.workers, scheduler=executor.scheduler)
     if kind == "backfill":
         if args.start > args.end:
             raise BadInput(f"--start {args.start} is after --end {args.end}: swap them")

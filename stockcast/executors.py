@@ -81,6 +81,16 @@ def as_executor(executor: str | Executor = "serial", workers=None, scheduler=Non
     return Executor(str(executor), workers, scheduler)
 
 
+def from_settings(executor: str, workers, scheduler, settings) -> Executor:
+    """The Executor a run or a notebook asks for, its scheduler defaulting to the settings'
+    (STOCKCAST_DASK_SCHEDULER) for dask; BadInput if dask would share SQLite files."""
+    if executor == "dask":
+        scheduler = scheduler or settings.dask_scheduler
+    chosen = Executor(executor, workers, scheduler)
+    check_cluster_settings(chosen, settings)
+    return chosen
+
+
 def attempt(function: Callable, args: tuple) -> tuple[bool, object]:
     """(True, result) or (False, one-line reason): what a worker sends back for one ticker."""
     try:

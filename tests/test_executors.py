@@ -140,3 +140,32 @@ def test_an_unreachable_scheduler_is_bad_input(monkeypatch):
     monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", "1s")
     with pytest.raises(BadInput, match=r"Dask scheduler tcp://127.0.0.1:9 cannot be reached"):
         executors.check_scheduler("tcp://127.0.0.1:9")
+
+
+def test_a_dask_run_on_sqlite_exits_2_writing_nothing(outputs, capsys):
+    from runner.cli import main
+
+    assert main(["daily", "--tickers", "AAPL", "--executor", "dask"]) == 2
+    error = capsys.readouterr().err
+    assert (
+        error.startswith("error: the dask executor needs a PostgreSQL store")
+        and error.count("\n") == 1
+    )
+    assert list(outputs.iterdir()) == []  # no database, lock or run folder
+
+
+def test_a_run_with_an_unreachable_scheduler_exits_2_writing_nothing(outputs, monkeypatch, capsys):
+    from runner.cli import main
+
+    monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", "1s")
+    monkeypatch.setenv("STOCKCAST_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:9/none")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("STOCKCAST_DASK_SCHEDULER", "tcp://127.0.0.1:9")
+    assert main(["daily", "--tickers", "AAPL", "--executor", "dask"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: Dask scheduler tcp://127.0.0.1:9 cannot be reached (")
+    assert error.endswith("start it, or fix --scheduler / STOCKCAST_DASK_SCHEDULER\n")
+    assert error.count("\n") == 1 and list(outputs.iterdir()) == []
+    # the flag wins over the environment, and is checked the same way
+    assert main(["daily", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:7"]) == 2
+    assert "tcp://127.0.0.1:7 cannot be reached" in capsys.readouterr().err

@@ -68,7 +68,16 @@ def test_valid_settings_pass_and_ints_are_accepted_as_floats():
         ),
         ({"ingest": {"overlap_dayz": 3}}, "ingest.overlap_dayz is not a setting: use overlap_days"),
         ({"features": {"window": 3}}, "p.yaml: features.window is not a setting: features takes"),
-        ({"trian": {}}, "p.yaml: trian is not a section: use source, tickers, demo, ingest, train"),
+        (
+            {"trian": {}},
+            "p.yaml: trian is not a section: use source, tickers, executor, workers, demo, ingest",
+        ),
+        (
+            {"executor": "threads"},
+            "p.yaml: executor must be one of serial, processes, dask, not 'threads'",
+        ),
+        ({"workers": 0}, "p.yaml: workers must be a whole number >= 1 (or empty: one per core)"),
+        ({"workers": True}, "p.yaml: workers must be a whole number >= 1"),
         (
             {"train": {"serve_rule": {"min_share": 1}}},
             "train.serve_rule.min_share is not a setting",
