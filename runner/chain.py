@@ -45,6 +45,12 @@ def _failed_tickers(engine, run_id: str) -> dict[str, str]:
     return {row.ticker: f"{row.stage}: {row.error}" for row in failed.itertuples()}
 
 
+def _list_tickers(tickers: list[str], shown: int = 10) -> str:
+    """The tickers, or for a large universe the first few and how many more."""
+    more = len(tickers) - shown
+    return ", ".join(tickers[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def _first_failure(failed: dict[str, str]) -> str:
     """One line for a run where every ticker failed: the first reason and how many more."""
     ticker = sorted(failed)[0]
@@ -135,7 +141,7 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
         try:
             log(
                 f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-                f"{', '.join(common['tickers'])}; reports in {folder}"
+                f"{_list_tickers(common['tickers'])}; reports in {folder}"
             )
             status = _execute_stages(plan, settings, engine, record, common)
         except KeyboardInterrupt:

@@ -61,7 +61,11 @@ def _port(text: str) -> int:
 
 
 def _source_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tickers", help="comma-separated symbols (default: the universe)")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--tickers", help="comma-separated symbols (default: the universe)")
+    chosen.add_argument(
+        "--universe", help="a bundled universe (sp500) or a text file of symbols, one a line"
+    )
     parser.add_argument("--source", choices=SOURCES, help="where prices come from")
     parser.add_argument("--csv-dir", help="folder of <TICKER>.csv Yahoo exports (--source csv)")
 

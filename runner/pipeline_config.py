@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.stages import CHAINS, COMMON
+from stockcast import universe
 from stockcast.config import SOURCES, check_tickers
 from stockcast.errors import BadInput, InvalidTicker
 from stockcast.executors import EXECUTORS
@@ -112,13 +113,22 @@ def _a(name: str) -> str:
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
 
-def _check_tickers(value, path) -> list[str]:
+def _check_tickers(value, path) -> list[str] | str:
+    """A list of symbols, or a universe (a bundled name or a file, relative to the settings
+    file) read in full now and kept as its name or absolute path."""
     if value is None:
         return []
     if not isinstance(value, str) and not (
         isinstance(value, list) and all(isinstance(t, str) for t in value)
     ):
-        raise _type_error(path, "tickers", "a list of symbols", value)
+        raise _type_error(path, "tickers", "a list of symbols or a universe", value)
+    if isinstance(value, str) and universe.is_universe(value):
+        resolved = universe.resolve(value, Path(path).parent)
+        try:
+            universe.load_universe(resolved)
+        except BadInput as error:
+            raise BadInput(f"{path}: tickers: {error}") from None
+        return resolved
     try:
         return check_tickers(value)
     except InvalidTicker as error:

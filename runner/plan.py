@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from runner import stages
-from runner.chain import RunPlan
-from stockcast import calendar, executors
+from runner.chain import RunPlan, log
+from stockcast import calendar, executors, universe
 from stockcast.config import Settings, check_tickers, exchange_for, pipeline_config_path
 from stockcast.errors import BadInput
 
@@ -33,9 +33,14 @@ def _check_csv_dir(source: str, csv_dir: str | None) -> None:
 
 
 def _universe(source: str, tickers, csv_dir: str | None) -> list[str]:
+    """The run's tickers: symbols (a list or A,B), a universe (`universe.Universe`), or else
+    the source's own universe."""
     from stockcast import sources
 
     _check_csv_dir(source, csv_dir)
+    if isinstance(tickers, universe.Universe):
+        log(tickers.note())
+        tickers = tickers.tickers
     chosen = check_tickers(tickers) if tickers else sources.list_tickers(source, csv_dir=csv_dir)
     if not chosen:
         raise BadInput(f"no tickers to run for source {source}: give --tickers A,B")
@@ -95,6 +100,19 @@ def resolve_executor(args: argparse.Namespace, pipeline: dict, settings: Setting
     return executor
 
 
+def _asked_tickers(args: argparse.Namespace, pipeline: dict):
+    """--tickers, else --universe (a path from the working directory), else pipeline.yaml's
+    tickers (symbols, or a universe already resolved by its check)."""
+    if args.tickers:
+        return args.tickers
+    if getattr(args, "universe", None):
+        return universe.load_universe(args.universe)
+    named = pipeline.get("tickers")
+    if isinstance(named, str):  # the check kept a universe as its name or absolute path
+        return universe.load_universe(named)
+    return named or None
+
+
 def plan_run(args: argparse.Namespace, pipeline: dict, settings: Settings) -> RunPlan:
     """Resolve executor, tickers, source and dates; every bad input raises BadInput before
     anything runs. `pipeline` are the checked settings of the file `--config` names."""
@@ -102,7 +120,7 @@ def plan_run(args: argparse.Namespace, pipeline: dict, settings: Settings) -> Ru
     executor = resolve_executor(args, pipeline, settings)
     source = "sample" if kind == "demo" else (args.source or pipeline.get("source") or "sample")
     csv_dir = getattr(args, "csv_dir", None)
-    tickers = None if kind == "demo" else (args.tickers or pipeline.get("tickers") or None)
+    tickers = None if kind == "demo" else _asked_tickers(args, pipeline)
     tickers = _universe(source, tickers, csv_dir)
     common = {"tickers": tickers, "source": source, "csv_dir": csv_dir}
     common.update(executor=executor.kind, workers=executor.workers, scheduler=executor.scheduler)
