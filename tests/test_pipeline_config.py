@@ -44,8 +44,11 @@ def test_valid_settings_pass_and_ints_are_accepted_as_floats():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"tickers": 5}, "p.yaml: tickers must be a list of symbols, not 5"),
-        ({"tickers": ["AAPL", 5]}, "p.yaml: tickers must be a list of symbols, not ['AAPL', 5]"),
+        ({"tickers": 5}, "p.yaml: tickers must be a list of symbols or a universe, not 5"),
+        (
+            {"tickers": ["AAPL", 5]},
+            "p.yaml: tickers must be a list of symbols or a universe, not ['AAPL', 5]",
+        ),
         ({"tickers": ["A B"]}, "p.yaml: tickers: ticker 'A B' is not a valid symbol"),
         ({"source": "yahoo"}, "p.yaml: source must be one of sample, csv, yfinance, not 'yahoo'"),
         ({"ingest": [1, 2]}, "p.yaml: ingest must be a mapping of settings, not a list"),
