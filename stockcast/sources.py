@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
+from time import monotonic, sleep
 
 import pandas as pd
 
@@ -57,6 +58,11 @@ RETRY_WAIT_INITIAL = 2.0
 RETRY_WAIT_MAX = 30.0
 RETRY_JITTER = 2.0
 RETRY_TOTAL_SECONDS = 120.0
+# yfinance downloads many tickers per call (one request each, on its own threads); batches start
+# at least BATCH_INTERVAL seconds apart, which bounds the request rate of a 500-ticker fetch.
+BATCH_SIZE = 50
+BATCH_THREADS = 4
+BATCH_INTERVAL = 2.0
 # yfinance caches each symbol's timezone and Yahoo's cookie in SQLite files: keep them in the
 # system temp folder, never in the repository or the outputs.
 YFINANCE_CACHE_DIR = Path(tempfile.gettempdir()) / "stockcast-yfinance"
@@ -92,6 +98,8 @@ def fetch_prices(
     start, end = _parse_day(start, "start"), _parse_day(end, "end")
     if start is not None and end is not None and start > end:
         raise BadInput(f"start {start.date()} is after end {end.date()}: swap them")
+    if source == "yfinance":
+        read = partial(read, batched=_download_batches(tickers, start, end))
     frames = []
     for ticker in tickers:
         try:
@@ -397,20 +405,81 @@ def _yfinance():
     return yfinance
 
 
-def _read_yfinance(ticker: str, start, end, now=None) -> pd.DataFrame:
-    history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
+def _read_yfinance(ticker: str, start, end, now=None, batched=None) -> pd.DataFrame:
+    """A ticker's bars from its batch, else fetched alone (with backoff, and the reason it
+    fails: a batch says nothing of why a ticker came back empty)."""
+    history = (batched or {}).get(ticker)
+    if history is None:
+        history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
     if history.empty:
         raise SourceError(_no_rows(ticker, start, end))
     return _closed_sessions(ticker, _from_history(ticker, history), now)
 
 
-def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
-    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+def _download_batches(tickers: list[str], start, end) -> dict[str, pd.DataFrame]:
+    """ticker -> its bars, for the tickers that came back with bars from `yfinance.download`
+    in batches of BATCH_SIZE; a batch lost to the network leaves its tickers to be fetched
+    alone. One ticker gains nothing from a batch: {}."""
+    histories: dict[str, pd.DataFrame] = {}
+    started = None
+    for first in range(0, len(tickers) if len(tickers) > 1 else 0, BATCH_SIZE):
+        batch = tickers[first : first + BATCH_SIZE]
+        if started is not None:  # the rate limit: batches start BATCH_INTERVAL apart
+            sleep(max(0.0, BATCH_INTERVAL - (monotonic() - started)))
+        started = monotonic()
+        try:
+            label = f"a batch of {len(batch)} tickers"
+            table = _retry_transient(label, partial(_download_batch, batch, start, end))
+        except SourceError:
+            continue
+        histories.update(_batch_histories(table, batch))
+    return histories
+
+
+def _download_batch(batch: list[str], start, end) -> pd.DataFrame:
+    """yfinance.download of a batch: columns (ticker, Yahoo's name), one row per date of any."""
     yfinance = _yfinance()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return yfinance.download(
+            batch,
+            interval="1d",
+            auto_adjust=False,
+            actions=True,
+            group_by="ticker",
+            threads=BATCH_THREADS,
+            progress=False,
+            multi_level_index=True,
+            **_history_window(start, end),
+        )
+
+
+def _batch_histories(table: pd.DataFrame, batch: list[str]) -> dict[str, pd.DataFrame]:
+    """Each ticker's own rows of a batch table: the dates only other tickers traded dropped."""
+    found = {}
+    if table is None or not isinstance(table.columns, pd.MultiIndex):
+        return found
+    for ticker in set(batch) & set(table.columns.get_level_values(0)):
+        history = table[ticker].rename_axis(columns=None)
+        bars = [name for name in ("Open", "High", "Low", "Close", "Volume") if name in history]
+        history = history.dropna(how="all", subset=bars)
+        if not history.empty:
+            found[ticker] = history.fillna({"Dividends": 0.0, "Stock Splits": 0.0})
+    return found
+
+
+def _history_window(start, end) -> dict:
     window = {"period": "max"} if start is None else {"start": start.strftime("%Y-%m-%d")}
     if end is not None:
         # yfinance's end is exclusive, ours inclusive.
         window["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    return window
+
+
+def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
+    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+    yfinance = _yfinance()
+    window = _history_window(start, end)
     try:
         with warnings.catch_warnings():
             # yfinance 1.7 calls pandas APIs that pandas 3.1 deprecates: its noise, not the user's.
