@@ -29,6 +29,7 @@ class RunPlan:
     stages: list[Stage]
     common: dict
     pipeline: dict
+    fetched: object = None  # the source as read to plan (sources.FetchResult), for ingest
 
 
 def log(message: str) -> None:
@@ -130,11 +131,15 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
             close_abandoned(settings.runs_dir / abandoned)
             log(f"marked run {abandoned} as abandoned: its holder died")
         folder = settings.runs_dir / run_id
+        common = {**plan.common, "run_id": run_id, "kind": plan.kind}
+        if plan.fetched is not None:  # ingest reads the source from here: once a run
+            common["prefetched"] = str(folder / "fetched.parquet")
         try:
             folder.mkdir(parents=True)
+            if plan.fetched is not None:
+                plan.fetched.save(common["prefetched"])
         except OSError as error:
             raise StorageError.writing(folder, error) from None
-        common = {**plan.common, "run_id": run_id, "kind": plan.kind}
         record = RunRecord(run_id, plan.kind, common.get("as_of"), folder)
         store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         status = "failed"

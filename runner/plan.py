@@ -49,8 +49,9 @@ def _universe(source: str, tickers, csv_dir: str | None) -> list[str]:
     return chosen
 
 
-def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.Timestamp:
-    """Default as-of: the last closed session (yfinance) or the last date in the data.
+def _last_data_date(source: str, tickers: list[str], csv_dir: str | None):
+    """Default as-of: the last closed session (yfinance) or the last date in the data, and the
+    source as read for it (None for yfinance), which ingest then takes instead of reading again.
 
     Local data (sample, csv) is read and validated here, so a run whose every ticker has
     unusable data stops as bad input before anything is written.
@@ -58,13 +59,13 @@ def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.
     from stockcast import sources, validate
 
     if source == "yfinance":
-        return min(calendar.last_closed_session(t) for t in tickers)
+        return min(calendar.last_closed_session(t) for t in tickers), None
     fetched = sources.fetch_prices(source, tickers, csv_dir=csv_dir)
     valid, invalid = validate.validate_prices(fetched.prices)
     if valid.empty:
         reasons = "; ".join({**fetched.failures, **invalid}.values())
         raise BadInput(f"no usable prices from {source}: {reasons}")
-    return valid["date"].max()
+    return valid["date"].max(), fetched
 
 
 def _demo_window(ticker: str, as_of: pd.Timestamp, count: int, config: Path):
@@ -124,12 +125,13 @@ def plan_run(args: argparse.Namespace, pipeline: dict, settings: Settings) -> Ru
     tickers = _universe(source, tickers, csv_dir)
     common = {"tickers": tickers, "source": source, "csv_dir": csv_dir}
     common.update(executor=executor.kind, workers=executor.workers, scheduler=executor.scheduler)
+    fetched = None
     if kind == "backfill":
         if args.start > args.end:
             raise BadInput(f"--start {args.start} is after --end {args.end}: swap them")
         common.update(start=args.start, end=_check_as_of(tickers, args.end), as_of=args.end)
     elif kind == "demo":
-        as_of = _last_data_date(source, tickers, csv_dir)
+        as_of, fetched = _last_data_date(source, tickers, csv_dir)
         count = (pipeline.get("demo") or {}).get("backfill_sessions", 60)
         config = pipeline_config_path(getattr(args, "config", None))
         start, end = _demo_window(tickers[0], as_of, count, config)
@@ -139,6 +141,8 @@ def plan_run(args: argparse.Namespace, pipeline: dict, settings: Settings) -> Ru
             end=end.date().isoformat(),
         )
     else:
-        as_of = args.as_of or _last_data_date(source, tickers, csv_dir)
+        as_of = args.as_of
+        if not as_of:
+            as_of, fetched = _last_data_date(source, tickers, csv_dir)
         common["as_of"] = _check_as_of(tickers, as_of)
-    return RunPlan(kind, stages.CHAINS[kind], common, pipeline)
+    return RunPlan(kind, stages.CHAINS[kind], common, pipeline, fetched)

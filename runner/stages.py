@@ -77,6 +77,7 @@ COMMON = (
     "as_of",
     "source",
     "csv_dir",
+    "prefetched",  # the source as the planner read it (parquet in the run folder), for ingest
     "start",
     "end",
     "executor",  # where per-ticker work runs, with `workers` and `scheduler` (executors.py)

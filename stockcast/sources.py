@@ -75,6 +75,19 @@ class FetchResult:
     prices: pd.DataFrame
     failures: dict[str, str] = field(default_factory=dict)
 
+    def save(self, path) -> None:
+        """One parquet file, the failures in its metadata: a run's read of its source, handed
+        from the runner to ingest so that the source is read once a run."""
+        prices = self.prices.copy()
+        prices.attrs = {"failures": dict(self.failures)}
+        prices.to_parquet(path)
+
+    @classmethod
+    def load(cls, path) -> FetchResult:
+        prices = pd.read_parquet(path)
+        failures = prices.attrs.pop("failures", {})
+        return cls(prices, dict(failures))
+
 
 def fetch_prices(
     source: str,
@@ -83,22 +96,28 @@ def fetch_prices(
     end=None,
     csv_dir=None,
     now: pd.Timestamp | None = None,
+    prefetched=None,
 ) -> FetchResult:
-    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive.
+    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive;
+    with `prefetched` (a FetchResult saved by the runner), from that read instead of the source.
 
     Bad input for the whole command (unknown source, invalid ticker, missing folder, bad dates)
     raises BadInput; a ticker the source cannot serve is recorded in `failures` and skipped.
     A CSV folder's unusable files (bad names, links, two files for one ticker) are failures of
     every fetch from it, so they are reported until they are fixed.
     """
-    read, failures = _reader(source, csv_dir, now)
+    if prefetched is not None:  # the run's one read of the source, saved by the runner
+        saved = FetchResult.load(prefetched)
+        read, failures = partial(_read_saved, saved), dict(saved.failures)
+    else:
+        read, failures = _reader(source, csv_dir, now)
     tickers = list_tickers(source, csv_dir) if tickers is None else check_tickers(tickers)
     for ticker in tickers:
         exchange_for(ticker)  # an unknown suffix is bad input, before anything is fetched
     start, end = _parse_day(start, "start"), _parse_day(end, "end")
     if start is not None and end is not None and start > end:
         raise BadInput(f"start {start.date()} is after end {end.date()}: swap them")
-    if source == "yfinance":
+    if source == "yfinance" and prefetched is None:
         read = partial(read, batched=_download_batches(tickers, start, end))
     frames = []
     for ticker in tickers:
@@ -201,6 +220,15 @@ def _canonical(frame: pd.DataFrame, dedupe: bool = True) -> pd.DataFrame:
     return frame[list(PRICE_COLUMNS)].sort_values(
         ["ticker", "date"], ignore_index=True, kind="stable"
     )
+
+
+def _read_saved(saved: FetchResult, ticker: str, start, end) -> pd.DataFrame:
+    if ticker in saved.failures:
+        raise SourceError(saved.failures[ticker])
+    rows = saved.prices[saved.prices["ticker"] == ticker]
+    if rows.empty:
+        raise SourceError(f"{ticker} is not in this run's read of its source: run it again")
+    return rows.reset_index(drop=True)
 
 
 # --- sample -------------------------------------------------------------------------------------
