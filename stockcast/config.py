@@ -1,8 +1,9 @@
 """Paths, infrastructure settings, the ticker pattern and the exchange-calendar table.
 
 Environment variables are read here and nowhere else: `STOCKCAST_OUTPUTS`, `STOCKCAST_DB_URL`,
-`MLFLOW_TRACKING_URI`, `STOCKCAST_DASK_SCHEDULER` (a `.env` file in the repository or the working directory is read first,
-without overriding variables already set). Pipeline settings live in `runner/pipeline.yaml`.
+`MLFLOW_TRACKING_URI`, `STOCKCAST_DASK_SCHEDULER` (a `.env` file in the repository or the
+working directory is read first, without overriding variables already set). Pipeline settings
+live in `runner/pipeline.yaml`.
 """
 
 from __future__ import annotations
