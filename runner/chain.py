@@ -106,7 +106,8 @@ def _run_stage(stage: Stage, record: RunRecord, common: dict, plan: RunPlan, set
     record.save()
     started = time.monotonic()
     try:
-        run_notebook(stage.path, executed, params, cwd=NOTEBOOKS_DIR)
+        progress = lambda line: log(f"[{stage.name}] {line}")  # noqa: E731
+        run_notebook(stage.path, executed, params, cwd=NOTEBOOKS_DIR, on_progress=progress)
         entry.status = "ok"
     except (StageFailure, StockcastError) as failure:
         entry.status, entry.error = "failed", str(failure)

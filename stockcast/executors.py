@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
+from time import monotonic
 
 from stockcast.errors import BadInput, describe, first_line
 
@@ -34,6 +36,11 @@ EXECUTORS = ("serial", "processes", "dask")
 TASK_RETRIES = 2
 SCHEDULER_TIMEOUT = "10s"  # to connect to an existing scheduler
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://[^\s/]+:\d+")
+# A map of at least PROGRESS_MIN_TICKERS writes a progress line to stderr every PROGRESS_SECONDS
+# and at its end: in the executed notebook, and forwarded by the runner to its log.
+PROGRESS_MIN_TICKERS = 20
+PROGRESS_SECONDS = 30.0
+PROGRESS_PREFIX = "progress "
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,32 @@ class TickerCall:
         return attempt(self.function, self.args)
 
 
+@dataclass
+class Tally:
+    """The outcomes of a map as they arrive, with a progress line now and then."""
+
+    label: str
+    total: int
+    outcomes: dict[str, tuple] = field(default_factory=dict)
+    failed: int = 0
+    started: float = field(default_factory=monotonic)
+    reported: float = field(default_factory=monotonic)
+
+    def record(self, ticker: str, outcome: tuple[bool, object]) -> None:
+        self.outcomes[ticker] = outcome
+        self.failed += not outcome[0]
+        now, done = monotonic(), len(self.outcomes)
+        due = now - self.reported >= PROGRESS_SECONDS or done == self.total
+        if self.total >= PROGRESS_MIN_TICKERS and due:
+            self.reported = now
+            print(
+                f"{PROGRESS_PREFIX}{self.label}: {done} of {self.total} tickers done, "
+                f"{self.failed} failed, {now - self.started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def map_tickers(
     function: Callable,
     tasks: Mapping[str, tuple],
@@ -121,11 +154,13 @@ def map_tickers(
     both in the order of `tasks`."""
     chosen = as_executor(executor, workers, scheduler)
     calls = {ticker: TickerCall(function, tuple(args)) for ticker, args in tasks.items()}
+    tally = Tally(f"{getattr(function, '__name__', 'task')} on {chosen.describe()}", len(calls))
     if chosen.kind == "serial" or len(calls) < 2 and chosen.kind == "processes":
-        outcomes = {ticker: call() for ticker, call in calls.items()}
+        for ticker, call in calls.items():
+            tally.record(ticker, call())
     else:
-        outcomes = RUNNERS[chosen.kind](calls, chosen)
-    outcomes = {ticker: outcomes[ticker] for ticker in calls}  # the order of `tasks`
+        RUNNERS[chosen.kind](calls, chosen, tally)
+    outcomes = {ticker: tally.outcomes[ticker] for ticker in calls}  # the order of `tasks`
     results = {ticker: value for ticker, (ok, value) in outcomes.items() if ok}
     failures = {ticker: value for ticker, (ok, value) in outcomes.items() if not ok}
     return results, failures
@@ -134,22 +169,20 @@ def map_tickers(
 # --- processes (joblib's loky) ------------------------------------------------------------------
 
 
-def run_processes(calls: dict[str, TickerCall], executor: Executor) -> dict[str, tuple]:
+def run_processes(calls: dict[str, TickerCall], executor: Executor, tally: Tally) -> None:
     """At most `size` calls in flight on loky's reusable pool, so a broken pool names the few
     tickers that may have broken it: those are retried alone, the others go on in parallel."""
-    outcomes: dict[str, tuple] = {}
     waiting = list(calls)
     while waiting:
-        suspects = _run_in_pool(calls, waiting, executor.size, outcomes)
+        suspects = _run_in_pool(calls, waiting, executor.size, tally)
         for ticker in suspects:  # alone in a fresh pool: a second death is this ticker's own
-            _run_in_pool(calls, [ticker], 1, outcomes, last_try=True)
-        waiting = [ticker for ticker in waiting if ticker not in outcomes]
-    return outcomes
+            _run_in_pool(calls, [ticker], 1, tally, last_try=True)
+        waiting = [ticker for ticker in waiting if ticker not in tally.outcomes]
 
 
-def _run_in_pool(calls, tickers, size, outcomes, last_try=False) -> list[str]:
-    """Run `tickers` with at most `size` in flight; fill `outcomes`; return the tickers that were
-    in flight when a worker died (the pool is then broken and the rest left waiting)."""
+def _run_in_pool(calls, tickers, size, tally: Tally, last_try=False) -> list[str]:
+    """Run `tickers` with at most `size` in flight, recording outcomes in `tally`; return the
+    tickers that were in flight when a worker died (the pool is then broken, the rest wait)."""
     from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
@@ -165,22 +198,25 @@ def _run_in_pool(calls, tickers, size, outcomes, last_try=False) -> list[str]:
         done, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in done:
             try:
-                outcomes[running[future]] = future.result()
+                outcome = future.result()
             except BrokenProcessPool as error:
                 if not last_try:
                     return list(running.values())
-                outcomes[running[future]] = (False, f"its worker process died ({describe(error)})")
+                outcome = (False, f"its worker process died ({describe(error)})")
             except Exception as error:  # noqa: BLE001 - e.g. a result that cannot be pickled
-                outcomes[running[future]] = (False, describe(error))
-            del running[future]
+                outcome = (False, describe(error))
+            tally.record(running.pop(future), outcome)
 
 
 # --- dask.distributed ---------------------------------------------------------------------------
 
 
-def run_dask(calls: dict[str, TickerCall], executor: Executor) -> dict[str, tuple]:
+def run_dask(calls: dict[str, TickerCall], executor: Executor, tally: Tally) -> None:
     """Submit every call to the cluster (a worker's death is retried by the scheduler), then
-    collect each ticker's outcome; a task that erred on the cluster fails its ticker alone."""
+    collect each ticker's outcome as it completes; a task that erred on the cluster fails its
+    ticker alone."""
+    from distributed import as_completed
+
     client = dask_client(executor.scheduler, executor.workers)
     batch = uuid.uuid4().hex[:8]
     futures = {
@@ -192,14 +228,14 @@ def run_dask(calls: dict[str, TickerCall], executor: Executor) -> dict[str, tupl
         )
         for ticker, call in calls.items()
     }
-    outcomes = {}
-    for ticker, future in futures.items():
+    tickers = {future.key: ticker for ticker, future in futures.items()}
+    for future in as_completed(futures.values()):
         try:
-            outcomes[ticker] = future.result()
+            outcome = future.result()
         except Exception as error:  # noqa: BLE001 - KilledWorker, a lost scheduler: this ticker's
-            outcomes[ticker] = (False, f"failed on the Dask cluster ({describe(error)})")
+            outcome = (False, f"failed on the Dask cluster ({describe(error)})")
+        tally.record(tickers[future.key], outcome)
         future.release()
-    return outcomes
 
 
 @cache

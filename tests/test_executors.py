@@ -15,7 +15,7 @@ from stockcast import executors
 from stockcast.backfill import replay
 from stockcast.config import Settings
 from stockcast.errors import BadInput
-from stockcast.executors import Executor, check_cluster_settings, map_tickers
+from stockcast.executors import Executor, as_executor, check_cluster_settings, map_tickers
 from stockcast.features import make_features
 from stockcast.train import TrainSettings, fit_tickers, forecast_tickers, scores_table
 
@@ -169,3 +169,31 @@ def test_a_run_with_an_unreachable_scheduler_exits_2_writing_nothing(outputs, mo
     # the flag wins over the environment, and is checked the same way
     assert main(["daily", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:7"]) == 2
     assert "tcp://127.0.0.1:7 cannot be reached" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("executor", ["serial", PROCESSES], ids=str)
+def test_a_large_map_reports_its_progress_on_stderr(executor, monkeypatch, capsys):
+    monkeypatch.setattr(executors, "PROGRESS_SECONDS", 0.0)
+    tasks = {f"T{i:02d}": (i - 1,) for i in range(25)}  # T00 fails
+    results, failures = map_tickers(double, tasks, executor)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(results) == 24 and list(failures) == ["T00"] and len(lines) == 25
+    assert lines[-1].startswith(f"progress double on {as_executor(executor).describe()}: 25 of")
+    assert lines[-1].endswith(" s") and "25 of 25 tickers done, 1 failed, " in lines[-1]
+    map_tickers(double, dict(list(tasks.items())[:19]), executor)
+    assert capsys.readouterr().err == ""  # a small map says nothing
+
+
+def test_the_runner_logs_only_the_progress_lines_of_a_notebook():
+    from runner.execute import ProgressLines
+
+    logged = []
+    stream = ProgressLines(logged.append)
+    stream.write(
+        "a warning\nprogress fit_ticker on serial: 20 of 40 tickers done, 0 failed, 31 s\n"
+    )
+    stream.write("progress fit_ticker on serial: 40 of 40 tickers done, 1 failed, 60 s\n")
+    assert logged == [
+        "fit_ticker on serial: 20 of 40 tickers done, 0 failed, 31 s",
+        "fit_ticker on serial: 40 of 40 tickers done, 1 failed, 60 s",
+    ]
