@@ -4,6 +4,7 @@ SQLite with Dask and an unreachable scheduler are one-line bad input."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -197,3 +198,83 @@ def test_the_runner_logs_only_the_progress_lines_of_a_notebook():
         "fit_ticker on serial: 20 of 40 tickers done, 0 failed, 31 s",
         "fit_ticker on serial: 40 of 40 tickers done, 1 failed, 60 s",
     ]
+
+
+@pytest.fixture(scope="module")
+def existing_cluster(tmp_path_factory):
+    """A scheduler and a worker started as an operator starts them (the `dask` command), on a
+    free port of this machine: the cluster a run joins with --scheduler."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": tests}  # the workers import the test tasks
+    log = tmp_path_factory.mktemp("dask") / "cluster.log"
+    with log.open("w") as sink:
+        processes = [
+            subprocess.Popen(
+                [
+                    dask,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dashboard-address",
+                    ":0",
+                ],  # fmt: skip
+                stdout=sink,
+                stderr=sink,
+                env=env,
+            ),
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    address,
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--dashboard-address",
+                    ":0",
+                    "--death-timeout",
+                    "60",
+                ],  # fmt: skip
+                stdout=sink,
+                stderr=sink,
+                env=env,
+            ),
+        ]
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        executors.dask_client.cache_clear()
+
+
+def test_a_run_joins_an_existing_cluster(existing_cluster):
+    executors.check_scheduler(existing_cluster)  # answers: no error
+    on_cluster = Executor("dask", scheduler=existing_cluster)
+    tasks = {"ZZZ": (3,), "BAD": (-1,), "AAA": (5,)}
+    results, failures = map_tickers(double, tasks, on_cluster)
+    assert list(results.items()) == [("ZZZ", 6), ("AAA", 10)]
+    assert failures == {"BAD": "ValueError: negative value -1"}
+    client = executors.dask_client(existing_cluster, None)
+    assert client.scheduler.address == existing_cluster and client.cluster is None
