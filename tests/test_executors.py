@@ -278,3 +278,4 @@ def test_a_run_joins_an_existing_cluster(existing_cluster):
     assert failures == {"BAD": "ValueError: negative value -1"}
     client = executors.dask_client(existing_cluster, None)
     assert client.scheduler.address == existing_cluster and client.cluster is None
+    client.close()
