@@ -73,7 +73,11 @@ class Executor:
     @property
     def size(self) -> int:
         """Workers on this machine: as asked, else one per core this process may use."""
-        return self.workers or len(os.sched_getaffinity(0))
+        if self.workers:
+            return self.workers
+        if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     def describe(self) -> str:
         if self.kind == "dask":
