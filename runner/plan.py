@@ -12,7 +12,7 @@ import pandas as pd
 
 from runner import stages
 from runner.chain import RunPlan, log
-from stockcast import calendar, executors, universe
+from stockcast import calendar, cluster, executors, universe
 from stockcast.config import Settings, check_tickers, exchange_for, pipeline_config_path
 from stockcast.errors import BadInput
 
@@ -97,7 +97,7 @@ def resolve_executor(args: argparse.Namespace, pipeline: dict, settings: Setting
         settings,
     )
     if executor.scheduler:
-        executors.check_scheduler(executor.scheduler)
+        cluster.check_scheduler(executor.scheduler)
     return executor
 
 

@@ -12,8 +12,8 @@ written by the stage's own process, never by a worker.
   dies (a crash, the OOM killer) takes the tickers it was running with it; they are retried
   one at a time, so the ticker that kills its worker again fails alone.
 - `dask`: a `dask.distributed` cluster: an existing scheduler (`tcp://host:8786`) or a
-  `LocalCluster`. A task whose worker dies is run again elsewhere, up to `TASK_RETRIES` times,
-  then that ticker fails alone (KilledWorker).
+  `LocalCluster` (cluster.py). A task whose worker dies is run again elsewhere, then that
+  ticker fails alone (KilledWorker).
 """
 
 from __future__ import annotations
@@ -21,20 +21,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
-from functools import cache
 from time import monotonic
 
-from stockcast.errors import BadInput, describe, first_line
+from stockcast import cluster
+from stockcast.errors import BadInput, describe
 
 EXECUTORS = ("serial", "processes", "dask")
-# A worker death or a transient error outside the task (unpickling on a worker) is retried this
-# many times; errors of the task itself are caught by `attempt` and never retried.
-TASK_RETRIES = 2
-SCHEDULER_TIMEOUT = "10s"  # to connect to an existing scheduler
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://[^\s/]+:\d+")
 # A map of at least PROGRESS_MIN_TICKERS writes a progress line to stderr every PROGRESS_SECONDS
 # and at its end: in the executed notebook, and forwarded by the runner to its log.
@@ -98,7 +93,7 @@ def from_settings(executor: str, workers, scheduler, settings) -> Executor:
     if executor == "dask":
         scheduler = scheduler or settings.dask_scheduler
     chosen = Executor(executor, workers, scheduler)
-    check_cluster_settings(chosen, settings)
+    cluster.check_cluster_settings(chosen, settings)
     return chosen
 
 
@@ -212,90 +207,4 @@ def _run_in_pool(calls, tickers, size, tally: Tally, last_try=False) -> list[str
             tally.record(running.pop(future), outcome)
 
 
-# --- dask.distributed ---------------------------------------------------------------------------
-
-
-def run_dask(calls: dict[str, TickerCall], executor: Executor, tally: Tally) -> None:
-    """Submit every call to the cluster (a worker's death is retried by the scheduler), then
-    collect each ticker's outcome as it completes; a task that erred on the cluster fails its
-    ticker alone."""
-    from distributed import as_completed
-
-    client = dask_client(executor.scheduler, executor.workers)
-    batch = uuid.uuid4().hex[:8]
-    futures = {
-        ticker: client.submit(
-            call,
-            key=f"{getattr(call.function, '__name__', 'task')}-{ticker}-{batch}",
-            retries=TASK_RETRIES,
-            pure=False,
-        )
-        for ticker, call in calls.items()
-    }
-    tickers = {future.key: ticker for ticker, future in futures.items()}
-    for future in as_completed(futures.values()):
-        try:
-            outcome = future.result()
-        except Exception as error:  # noqa: BLE001 - KilledWorker, a lost scheduler: this ticker's
-            outcome = (False, f"failed on the Dask cluster ({describe(error)})")
-        tally.record(tickers[future.key], outcome)
-        future.release()
-
-
-@cache
-def dask_client(scheduler: str | None, workers: int | None):
-    """A client of the scheduler at `scheduler`, or of a LocalCluster of `workers` processes
-    started once per process (one thread each); an unreachable scheduler is BadInput."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler is None:
-        # The scheduler runs here, so its tolerance of worker deaths is ours to set.
-        with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
-            cluster = LocalCluster(
-                n_workers=Executor("dask", workers).size,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
-        return Client(cluster)
-    try:
-        return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
-    except (OSError, TimeoutError) as error:
-        raise BadInput(
-            f"Dask scheduler {scheduler} cannot be reached ({first_line(error, 120)}): start it, "
-            "or fix --scheduler / STOCKCAST_DASK_SCHEDULER"
-        ) from None
-
-
-def check_scheduler(scheduler: str) -> None:
-    """Connect to the scheduler and leave (BadInput if it does not answer): a run checks it
-    before writing anything; its stages connect again."""
-    dask_client(scheduler, None).close()
-    dask_client.cache_clear()
-
-
-def check_cluster_settings(executor: Executor, settings) -> None:
-    """Workers on other processes or machines must not share SQLite files: the dask executor
-    needs a PostgreSQL store and an MLflow tracking server (`settings`: config.Settings)."""
-    if executor.kind != "dask":
-        return
-    local = [
-        name
-        for name, url in (
-            ("STOCKCAST_DB_URL", settings.db_url),
-            ("MLFLOW_TRACKING_URI", settings.tracking_uri),
-        )
-        if url.startswith(("sqlite:", "file:")) or "://" not in url
-    ]
-    if local:
-        what = " and ".join(local)
-        raise BadInput(
-            f"the dask executor needs a PostgreSQL store and an MLflow tracking server, and "
-            f"{what} {'point' if len(local) > 1 else 'points'} to a local SQLite file: set "
-            "STOCKCAST_DB_URL=postgresql+psycopg://... and MLFLOW_TRACKING_URI=http://HOST:5000, "
-            "or use --executor processes"
-        )
-
-
-RUNNERS = {"processes": run_processes, "dask": run_dask}
+RUNNERS = {"processes": run_processes, "dask": cluster.run_dask}

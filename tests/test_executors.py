@@ -1,6 +1,7 @@
-"""executors.py: serial, loky processes and a Dask LocalCluster give the same results in the same
-order; a ticker's error, or a worker dying under it, fails that ticker alone; bad executors,
-SQLite with Dask and an unreachable scheduler are one-line bad input."""
+"""executors.py and cluster.py: serial, loky processes and a Dask LocalCluster give the same
+results in the same order; a ticker's error, or a worker dying under it, fails that ticker alone;
+bad executors, SQLite with Dask and an unreachable scheduler are one-line bad input; a run joins
+an existing cluster."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 from executor_tasks import die_once, double, kill_for_bbb
 from synthetic import make_panel
 
-from stockcast import executors
+from stockcast import cluster, executors
 from stockcast.backfill import replay
+from stockcast.cluster import check_cluster_settings
 from stockcast.config import Settings
 from stockcast.errors import BadInput
-from stockcast.executors import Executor, as_executor, check_cluster_settings, map_tickers
+from stockcast.executors import Executor, as_executor, map_tickers
 from stockcast.features import make_features
 from stockcast.train import TrainSettings, fit_tickers, forecast_tickers, scores_table
 
@@ -41,12 +43,12 @@ def serial_fit(features):
 @pytest.fixture(scope="module")
 def local_cluster():
     """The module's LocalCluster of 2 worker processes, closed at the end."""
-    client = executors.dask_client(None, 2)
+    client = cluster.dask_client(None, 2)
     yield client
-    cluster = client.cluster
+    local = client.cluster
     client.close()
-    cluster.close()
-    executors.dask_client.cache_clear()
+    local.close()
+    cluster.dask_client.cache_clear()
 
 
 def assert_same_fit(fitted, serial_fit, features):
@@ -138,9 +140,9 @@ def test_dask_on_sqlite_is_refused_naming_what_to_set(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_bad_input(monkeypatch):
-    monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", "1s")
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT", "1s")
     with pytest.raises(BadInput, match=r"Dask scheduler tcp://127.0.0.1:9 cannot be reached"):
-        executors.check_scheduler("tcp://127.0.0.1:9")
+        cluster.check_scheduler("tcp://127.0.0.1:9")
 
 
 def test_a_dask_run_on_sqlite_exits_2_writing_nothing(outputs, capsys):
@@ -158,7 +160,7 @@ def test_a_dask_run_on_sqlite_exits_2_writing_nothing(outputs, capsys):
 def test_a_run_with_an_unreachable_scheduler_exits_2_writing_nothing(outputs, monkeypatch, capsys):
     from runner.cli import main
 
-    monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", "1s")
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT", "1s")
     monkeypatch.setenv("STOCKCAST_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:9/none")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     monkeypatch.setenv("STOCKCAST_DASK_SCHEDULER", "tcp://127.0.0.1:9")
@@ -266,16 +268,16 @@ def existing_cluster(tmp_path_factory):
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-        executors.dask_client.cache_clear()
+        cluster.dask_client.cache_clear()
 
 
 def test_a_run_joins_an_existing_cluster(existing_cluster):
-    executors.check_scheduler(existing_cluster)  # answers: no error
+    cluster.check_scheduler(existing_cluster)  # answers: no error
     on_cluster = Executor("dask", scheduler=existing_cluster)
     tasks = {"ZZZ": (3,), "BAD": (-1,), "AAA": (5,)}
     results, failures = map_tickers(double, tasks, on_cluster)
     assert list(results.items()) == [("ZZZ", 6), ("AAA", 10)]
     assert failures == {"BAD": "ValueError: negative value -1"}
-    client = executors.dask_client(existing_cluster, None)
+    client = cluster.dask_client(existing_cluster, None)
     assert client.scheduler.address == existing_cluster and client.cluster is None
     client.close()
