@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
+from time import monotonic, sleep
 
 import pandas as pd
 
@@ -34,6 +35,11 @@ RETRY_WAIT_INITIAL = 2.0
 RETRY_WAIT_MAX = 30.0
 RETRY_JITTER = 2.0
 RETRY_TOTAL_SECONDS = 120.0
+# yfinance downloads many tickers per call (one request each, on its own threads); batches start
+# at least BATCH_INTERVAL seconds apart, which bounds the request rate of a 500-ticker fetch.
+BATCH_SIZE = 50
+BATCH_THREADS = 4
+BATCH_INTERVAL = 2.0
 # yfinance caches each symbol's timezone and Yahoo's cookie in SQLite files: keep them in the
 # system temp folder, never in the repository or the outputs.
 YFINANCE_CACHE_DIR = Path(tempfile.gettempdir()) / "stockcast-yfinance"
@@ -46,6 +52,19 @@ class FetchResult:
     prices: pd.DataFrame
     failures: dict[str, str] = field(default_factory=dict)
 
+    def save(self, path) -> None:
+        """One parquet file, the failures in its metadata: a run's read of its source, handed
+        from the runner to ingest so that the source is read once a run."""
+        prices = self.prices.copy()
+        prices.attrs = {"failures": dict(self.failures)}
+        prices.to_parquet(path)
+
+    @classmethod
+    def load(cls, path) -> FetchResult:
+        prices = pd.read_parquet(path)
+        failures = prices.attrs.pop("failures", {})
+        return cls(prices, dict(failures))
+
 
 def fetch_prices(
     source: str,
@@ -54,21 +73,29 @@ def fetch_prices(
     end=None,
     csv_dir=None,
     now: pd.Timestamp | None = None,
+    prefetched=None,
 ) -> FetchResult:
-    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive.
+    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive;
+    with `prefetched` (a FetchResult saved by the runner), from that read instead of the source.
 
     Bad input for the whole command (unknown source, invalid ticker, missing folder, bad dates)
     raises BadInput; a ticker the source cannot serve is recorded in `failures` and skipped.
     A CSV folder's unusable files (bad names, links, two files for one ticker) are failures of
     every fetch from it, so they are reported until they are fixed.
     """
-    read, failures = _reader(source, csv_dir, now)
+    if prefetched is not None:  # the run's one read of the source, saved by the runner
+        saved = FetchResult.load(prefetched)
+        read, failures = partial(_read_saved, saved), dict(saved.failures)
+    else:
+        read, failures = _reader(source, csv_dir, now)
     tickers = list_tickers(source, csv_dir) if tickers is None else check_tickers(tickers)
     for ticker in tickers:
         exchange_for(ticker)  # an unknown suffix is bad input, before anything is fetched
     start, end = _parse_day(start, "start"), _parse_day(end, "end")
     if start is not None and end is not None and start > end:
         raise BadInput(f"start {start.date()} is after end {end.date()}: swap them")
+    if source == "yfinance" and prefetched is None:
+        read = partial(read, batched=_download_batches(tickers, start, end))
     frames = []
     for ticker in tickers:
         try:
@@ -144,6 +171,15 @@ def _window(start, end) -> str:
     return f"between {first} and {last}"
 
 
+def _read_saved(saved: FetchResult, ticker: str, start, end) -> pd.DataFrame:
+    if ticker in saved.failures:
+        raise SourceError(saved.failures[ticker])
+    rows = saved.prices[saved.prices["ticker"] == ticker]
+    if rows.empty:
+        raise SourceError(f"{ticker} is not in this run's read of its source: run it again")
+    return rows.reset_index(drop=True)
+
+
 # --- sample -------------------------------------------------------------------------------------
 
 
@@ -177,20 +213,81 @@ def _yfinance():
     return yfinance
 
 
-def _read_yfinance(ticker: str, start, end, now=None) -> pd.DataFrame:
-    history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
+def _read_yfinance(ticker: str, start, end, now=None, batched=None) -> pd.DataFrame:
+    """A ticker's bars from its batch, else fetched alone (with backoff, and the reason it
+    fails: a batch says nothing of why a ticker came back empty)."""
+    history = (batched or {}).get(ticker)
+    if history is None:
+        history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
     if history.empty:
         raise SourceError(_no_rows(ticker, start, end))
     return _closed_sessions(ticker, _from_history(ticker, history), now)
 
 
-def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
-    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+def _download_batches(tickers: list[str], start, end) -> dict[str, pd.DataFrame]:
+    """ticker -> its bars, for the tickers that came back with bars from `yfinance.download`
+    in batches of BATCH_SIZE; a batch lost to the network leaves its tickers to be fetched
+    alone. One ticker gains nothing from a batch: {}."""
+    histories: dict[str, pd.DataFrame] = {}
+    started = None
+    for first in range(0, len(tickers) if len(tickers) > 1 else 0, BATCH_SIZE):
+        batch = tickers[first : first + BATCH_SIZE]
+        if started is not None:  # the rate limit: batches start BATCH_INTERVAL apart
+            sleep(max(0.0, BATCH_INTERVAL - (monotonic() - started)))
+        started = monotonic()
+        try:
+            label = f"a batch of {len(batch)} tickers"
+            table = _retry_transient(label, partial(_download_batch, batch, start, end))
+        except SourceError:
+            continue
+        histories.update(_batch_histories(table, batch))
+    return histories
+
+
+def _download_batch(batch: list[str], start, end) -> pd.DataFrame:
+    """yfinance.download of a batch: columns (ticker, Yahoo's name), one row per date of any."""
     yfinance = _yfinance()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return yfinance.download(
+            batch,
+            interval="1d",
+            auto_adjust=False,
+            actions=True,
+            group_by="ticker",
+            threads=BATCH_THREADS,
+            progress=False,
+            multi_level_index=True,
+            **_history_window(start, end),
+        )
+
+
+def _batch_histories(table: pd.DataFrame, batch: list[str]) -> dict[str, pd.DataFrame]:
+    """Each ticker's own rows of a batch table: the dates only other tickers traded dropped."""
+    found = {}
+    if table is None or not isinstance(table.columns, pd.MultiIndex):
+        return found
+    for ticker in set(batch) & set(table.columns.get_level_values(0)):
+        history = table[ticker].rename_axis(columns=None)
+        bars = [name for name in ("Open", "High", "Low", "Close", "Volume") if name in history]
+        history = history.dropna(how="all", subset=bars)
+        if not history.empty:
+            found[ticker] = history.fillna({"Dividends": 0.0, "Stock Splits": 0.0})
+    return found
+
+
+def _history_window(start, end) -> dict:
     window = {"period": "max"} if start is None else {"start": start.strftime("%Y-%m-%d")}
     if end is not None:
         # yfinance's end is exclusive, ours inclusive.
         window["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    return window
+
+
+def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
+    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+    yfinance = _yfinance()
+    window = _history_window(start, end)
     try:
         with warnings.catch_warnings():
             # yfinance 1.7 calls pandas APIs that pandas 3.1 deprecates: its noise, not the user's.
