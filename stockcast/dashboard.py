@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stockcast.blend import BLEND
 from stockcast.config import CANDIDATES
 from stockcast.frames import require_columns
+from stockcast.skill import HISTORY_COLUMNS, score_intervals
 
 NO_DATA = "no data yet: run `make run`"
 WINDOW = 20  # evaluated sessions per rolling track-record point
@@ -223,9 +225,20 @@ def track_record_caption(evals: pd.DataFrame, window: int = WINDOW) -> str:
         f"Last {min(window, len(served))} evaluated sessions up to "
         f"{pd.Timestamp(last['target_date']):%Y-%m-%d}: served forecast RMSE "
         f"{price(last['champion_rmse'])} vs naive {price(last['naive_rmse'])} "
-        f"(ratio {last['rmse_ratio']:.3f}), interval coverage {coverage}; naive was served "
-        f"{naive_share:.0%} of the days."
+        f"(ratio {last['rmse_ratio']:.3f}), interval coverage {coverage}{interval_note(served)}; "
+        f"naive was served {naive_share:.0%} of the days."
     )
+
+
+def interval_note(served: pd.DataFrame) -> str:
+    """', mean width w % and Winkler score s % of the close' of the served rows' intervals."""
+    if not set(HISTORY_COLUMNS) <= set(served.columns):
+        return ""
+    scored = score_intervals(served).query("model == 'champion'")
+    if scored.empty:
+        return ""
+    width, winkler = scored[["width_pct", "winkler_pct"]].iloc[0]
+    return f", mean width {width:.2f} % and Winkler score {winkler:.2f} % of the close"
 
 
 # --- the leaderboard (the last train in MLflow) -------------------------------------------------
@@ -237,6 +250,7 @@ LEADERBOARD_COLUMNS = {
     "direction_acc": "direction hit rate",
     "folds_won": "folds beating naive",
     "dm_pvalue": "DM p-value",
+    "weight": "share served",
     "n": "sessions",
 }
 
@@ -300,7 +314,7 @@ def leaderboard(train_runs: pd.DataFrame, ticker: str, as_of=None) -> tuple[pd.D
         return pd.DataFrame(), {}
     last = runs.sort_values("start_time").iloc[-1]
     rows = []
-    for model in CANDIDATES:
+    for model in (*CANDIDATES, BLEND):
         metrics = {m: last.get(f"metrics.{model}_{m}", np.nan) for m in LEADERBOARD_COLUMNS}
         if any(pd.notna(v) for v in metrics.values()):
             rows.append({"model": model, "champion": model == last.get("tags.champion"), **metrics})
@@ -321,7 +335,7 @@ def leaderboard_html(table: pd.DataFrame, info: dict) -> str:
     if table.empty:
         return f'{CSS}<p class="sc-caption">No train logged in MLflow yet for this ticker.</p>'
     percent = ("rmse", "mae")
-    rates = ("direction_acc", "folds_won")
+    rates = ("direction_acc", "folds_won", "weight")
     head = "<tr><th>model</th>" + "".join(f"<th>{v}</th>" for v in LEADERBOARD_COLUMNS.values())
     body = []
     for row in table.itertuples():

@@ -50,3 +50,6 @@ def test_summarize_replay_counts_retrains_and_naive_share():
     assert summary.loc["AAA", "retrains"] == 3
     served = summary.filter(like="served_").loc["AAA"]
     assert abs(served.sum() - 1) < 1e-9
+    assert 0 <= summary.loc["AAA", "naive_weight"] <= 1
+    shares = forecasts.groupby("as_of_date")["served_weight"].sum()  # the blend's is NaN
+    assert (abs(shares - 1) < 1e-9).all()
