@@ -39,6 +39,7 @@ from stockcast.train import fit_ticker  # noqa: E402
 from stockcast.volatility import garch_t_bounds  # noqa: E402
 
 KEYS = ["ticker", "target_date", "model"]
+CACHE = []  # (ticker, out-of-sample record, block predictions, outcomes) per retrain
 
 
 def sweep_shrinkage(features: pd.DataFrame, start, end, shrinkages, settings: TrainSettings):
@@ -57,6 +58,7 @@ def sweep_shrinkage(features: pd.DataFrame, start, end, shrinkages, settings: Tr
             name: trained.forecasters[name].predict(block_rows)["pred_return"].to_numpy()
             for name in settings.candidates
         }
+        CACHE.append((features["ticker"].iloc[0], trained.oos, preds, truth))
         part = {f"{name}": (truth - pred) ** 2 for name, pred in preds.items()}
         for c in shrinkages:
             choice = choose_blend(trained.oos, challengers, c)
@@ -83,7 +85,7 @@ def measure_serving(args) -> None:
     for phi in (0.2, 0.0):
         for seed in range(args.seeds):
             n = 60 + settings.train_window + 40 + args.sessions + 1
-            features = make_features(make_prices(n, "SYN", seed=seed, phi=phi))
+            features = make_features(make_prices(n, f"AR{phi:g}-{seed}", seed=seed, phi=phi))
             days = features["date"]
             start, end = days.iloc[n - args.sessions - 1], days.iloc[n - 2]
             errors = sweep_shrinkage(features, start, end, shrinkages, settings)
@@ -95,6 +97,8 @@ def measure_serving(args) -> None:
         errors = sweep_shrinkage(rows, args.start, args.end, shrinkages, settings)
         results[f"{ticker} {args.start}..{args.end}"] = ratios(errors)
         print(f"{ticker}: {len(errors)} sessions", file=sys.stderr)
+    if args.cache:
+        pd.to_pickle(CACHE, args.cache)
     table = pd.DataFrame(results).T
     with pd.option_context("display.width", 250, "display.max_columns", 50):
         print(table.round(4).to_string())
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", default="")
+    parser.add_argument("--cache", default="", help="serving: pickle every retrain's record here")
     args = parser.parse_args()
     {"serving": measure_serving, "intervals": measure_intervals}[args.what](args)
 
