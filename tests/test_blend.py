@@ -17,11 +17,11 @@ from stockcast.blend import (
 )
 
 
-def test_fit_slope_is_ols_without_intercept():
+def test_fit_slope_is_ols_without_intercept_with_a_robust_t():
     rng = np.random.default_rng(1)
     f = rng.normal(size=200)
-    y = 0.6 * f + rng.normal(size=200)
-    reference = sm.OLS(y, f).fit()
+    y = 0.6 * f + rng.normal(size=200) * np.where(np.arange(200) < 100, 0.5, 2.0)
+    reference = sm.OLS(y, f).fit(cov_type="HC1")
     slope, t_stat = fit_slope(y, f)
     assert slope == pytest.approx(reference.params[0])
     assert t_stat == pytest.approx(reference.tvalues[0])
