@@ -16,7 +16,7 @@ folds before it only, so the blend's residuals (its interval) and its RMSE are h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -71,13 +71,23 @@ def shrunk_weight(slope: float, t_stat: float, shrinkage: float) -> float:
 
 
 def choose_blend(oos: pd.DataFrame, challengers, shrinkage: float) -> BlendChoice:
-    """The challenger with the largest out-of-sample t-statistic and its shrunk weight."""
-    best = BlendChoice(None, 0.0)
+    """The challenger whose shrunk blend cuts the out-of-sample squared error most (a heavily
+    regularized model with a slope above 1 gains less than its t-statistic suggests); without
+    any gain, the one with the largest t, at weight 0."""
+    y_true = oos["y_true"].to_numpy(dtype=float)
+    best, best_gain, strongest = None, 0.0, BlendChoice(None, 0.0)
     for name in challengers:
-        slope, t_stat = fit_slope(oos["y_true"], oos[name])
-        if np.isfinite(slope) and (best.challenger is None or t_stat > best.t_stat):
-            best = BlendChoice(name, shrunk_weight(slope, t_stat, shrinkage), slope, t_stat)
-    return best
+        slope, t_stat = fit_slope(y_true, oos[name])
+        if not np.isfinite(slope):
+            continue
+        choice = BlendChoice(name, shrunk_weight(slope, t_stat, shrinkage), slope, t_stat)
+        y_pred = np.nan_to_num(oos[name].to_numpy(dtype=float))
+        gain = 2 * choice.weight * (y_true @ y_pred) - choice.weight**2 * (y_pred @ y_pred)
+        if gain > best_gain:
+            best, best_gain = choice, gain
+        if strongest.challenger is None or t_stat > strongest.t_stat:
+            strongest = replace(choice, weight=0.0)
+    return best or strongest
 
 
 def blend_oos(oos: pd.DataFrame, challengers, shrinkage: float) -> np.ndarray:

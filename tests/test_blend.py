@@ -59,10 +59,16 @@ def make_oos(n_folds=5, size=100, seed=0):
     )
 
 
-def test_choose_blend_takes_the_challenger_with_the_strongest_evidence():
+def test_choose_blend_takes_the_challenger_whose_shrunk_blend_gains_most():
     choice = choose_blend(make_oos(), ["noise", "good"], 4.0)
     assert choice.challenger == "good" and 0 < choice.weight < choice.slope
     assert choice.t_stat > 4
+    # The same signal, over-shrunk to a tenth: as strong a t, but its weight is capped at 1.
+    timid = make_oos().assign(timid=lambda oos: 0.1 * oos["good"] + 1e-9)
+    assert choose_blend(timid, ["timid", "good"], 4.0).challenger == "good"
+    assert choose_blend(timid, ["timid"], 4.0).weight == pytest.approx(1 - 4 / choice.t_stat**2)
+    no_gain = choose_blend(make_oos(), ["noise"], 4.0)
+    assert no_gain.challenger == "noise" and no_gain.weight == 0
     assert choose_blend(make_oos(), [], 4.0) == BlendChoice(None, 0.0)
     assert "x good" in choice.describe()
 
