@@ -87,3 +87,48 @@ def coverage_by_year(history: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     return inside.groupby([rows["ticker"], rows["model"], year]).mean().unstack("year")
+
+
+# --- cross-sectional skill ----------------------------------------------------------------------
+
+IC_COLUMNS = ("model", "sessions", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir")
+
+
+def cross_sectional_ic(history: pd.DataFrame, min_tickers: int = 5) -> pd.DataFrame:
+    """IC_COLUMNS per model: per target session with at least `min_tickers` tickers, the Pearson
+    (IC) and Spearman (RankIC) correlation across tickers of predicted and realized returns;
+    their mean over sessions and IR = mean / standard deviation. Naive predicts no ranking: NaN.
+
+    history: ticker, target_date, model, pred_close, true_close, as_of_close."""
+    require_columns(
+        history, ("ticker", "target_date", "model", "pred_close", "true_close", "as_of_close"), "ic"
+    )
+    rows = history.assign(
+        predicted=np.log(history["pred_close"] / history["as_of_close"]),
+        realized=np.log(history["true_close"] / history["as_of_close"]),
+    )
+    table = []
+    for model, one in rows.groupby("model", sort=True):
+        wide = one.groupby("target_date").filter(lambda day: day["ticker"].nunique() >= min_tickers)
+        daily = wide.groupby("target_date")[["predicted", "realized"]]
+        ic = daily.apply(correlate, method="pearson")
+        rank_ic = daily.apply(correlate, method="spearman")
+        table.append(
+            {"model": model, "sessions": int(ic.notna().sum()),
+             "ic_mean": ic.mean(), "ic_ir": information_ratio(ic),
+             "rank_ic_mean": rank_ic.mean(), "rank_ic_ir": information_ratio(rank_ic)}
+        )  # fmt: skip
+    return pd.DataFrame(table, columns=list(IC_COLUMNS))
+
+
+def correlate(day: pd.DataFrame, method: str) -> float:
+    """The day's correlation of predicted and realized returns; NaN when either is constant."""
+    if day["predicted"].nunique() < 2 or day["realized"].nunique() < 2:
+        return np.nan
+    return day["predicted"].corr(day["realized"], method=method)
+
+
+def information_ratio(values: pd.Series) -> float:
+    values = values.dropna()
+    spread = values.std()
+    return float(values.mean() / spread) if len(values) > 1 and spread > 0 else np.nan

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.skill import INTERVAL_COLUMNS, coverage_by_year, score_intervals, winkler_scores
+from stockcast.skill import (
+    IC_COLUMNS,
+    INTERVAL_COLUMNS,
+    coverage_by_year,
+    cross_sectional_ic,
+    score_intervals,
+    winkler_scores,
+)
 
 
 def test_winkler_charges_width_and_twenty_times_the_miss_at_90_percent():
@@ -60,3 +67,26 @@ def test_coverage_by_calendar_year():
     in_2011 = (days.year == 2011).sum()
     misses_2011 = sum(1 for i in range(in_2011) if i % 4 == 0)
     assert years.loc[("AAA", "naive"), 2011] == pytest.approx(1 - misses_2011 / in_2011)
+
+
+def test_cross_sectional_ic_ranks_tickers_per_session():
+    """Six tickers, 30 sessions: `good` ranks the outcomes right every day, `flip` wrong, naive
+    ranks nothing; a session with only four tickers is left out."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for day in pd.bdate_range("2021-01-04", periods=30):
+        tickers = [f"T{i}" for i in range(4 if day == pd.Timestamp("2021-01-05") else 6)]
+        realized = rng.normal(0, 0.01, len(tickers))
+        for ticker, move in zip(tickers, realized, strict=True):
+            for model, guess in (("good", move * 0.1), ("flip", -move), ("naive", 0.0)):
+                rows.append(
+                    {"ticker": ticker, "target_date": day, "model": model, "as_of_close": 100.0,
+                     "pred_close": 100 * np.exp(guess), "true_close": 100 * np.exp(move)}
+                )  # fmt: skip
+    table = cross_sectional_ic(pd.DataFrame(rows)).set_index("model")
+    assert list(table.reset_index().columns) == list(IC_COLUMNS)
+    assert table.loc["good", "sessions"] == 29  # 2021-01-05 had four tickers
+    assert table.loc["good", "rank_ic_mean"] == pytest.approx(1.0)
+    assert table.loc["good", "ic_mean"] == pytest.approx(1.0)
+    assert table.loc["flip", "rank_ic_mean"] == pytest.approx(-1.0)
+    assert np.isnan(table.loc["naive", "ic_mean"]) and table.loc["naive", "sessions"] == 0
