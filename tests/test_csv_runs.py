@@ -78,7 +78,7 @@ def test_both_runs_succeed(csv_run):
 def test_backfill_rows_let_anyone_compare_the_champion_with_naive(csv_run):
     engine, _, _ = csv_run
     evals = store.load_evaluations(engine, ["SPY", "VOD.L"])
-    assert set(evals["model"]) == {"naive", "ridge", "xgboost"}
+    assert set(evals["model"]) == {"blend", "naive", "ridge", "xgboost"}
     assert evals.groupby(["ticker", "model"]).size().min() >= 20
     sq = evals.assign(sq=(evals["pred_close"] - evals["true_close"]) ** 2)
     champion = sq[sq["is_champion"]].groupby("ticker")["sq"].mean() ** 0.5
@@ -118,5 +118,5 @@ def test_too_little_history_serves_naive_only_with_the_reason(csv_run):
 def test_constant_prices_still_get_predictions(csv_run):
     engine, _, _ = csv_run
     preds = store.load_predictions(engine, ["FLAT"], start="2013-03-04")
-    assert len(preds) == 3
+    assert len(preds) == 4  # naive, ridge, xgboost and the blend
     assert np.allclose(preds["pred_close"], 40.0)

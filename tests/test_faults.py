@@ -192,7 +192,8 @@ def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_rerun_completes
     preds = read_table(db_url, "stock_pred", pred_key)
     assert not preds.duplicated(pred_key).any()
     per_target = preds.groupby(["ticker", "target_date"])
-    assert (per_target["model"].apply(sorted).map(tuple) == ("naive", "ridge", "xgboost")).all()
+    models = ("blend", "naive", "ridge", "xgboost")
+    assert (per_target["model"].apply(sorted).map(tuple) == models).all()
     assert (per_target["is_champion"].sum() == 1).all()
     assert set(preds.loc[preds["run_id"] == rerun, "ticker"]) == {"AAPL", "MSFT"}
     evals = read_table(db_url, "stock_pred_eval", pred_key)
