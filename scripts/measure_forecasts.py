@@ -146,9 +146,15 @@ def measure_intervals(args) -> None:
     methods = args.methods.split(",") if args.methods else list(INTERVAL_METHODS)
     for method in methods:
         began = time.time()
+        saved = Path(args.save_dir) / f"served_{method}_{args.start}_{args.end}.parquet"
+        if args.save_dir and saved.exists():
+            served.append(pd.read_parquet(saved))
+            continue
         settings = replace(TrainSettings(), interval_method=method)
         history = replay_history(features, prices, args.start, args.end, settings)
         champion = history[history["is_champion"].astype(bool)].assign(model=method)
+        if args.save_dir:
+            champion.to_parquet(saved)
         served.append(champion)
         print(
             f"{method}: {len(champion)} served rows in {time.time() - began:.0f} s", file=sys.stderr
@@ -184,6 +190,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", default="")
+    parser.add_argument("--save-dir", default="", help="intervals: keep each method's rows here")
     parser.add_argument("--cache", default="", help="serving: pickle every retrain's record here")
     args = parser.parse_args()
     {"serving": measure_serving, "intervals": measure_intervals}[args.what](args)

@@ -112,7 +112,7 @@ class IntervalForecaster(BaseEstimator):
                 raise ValueError("normalized conformal needs one scale per residual")
             residuals = residuals / floor_scale(scales)
         self.bounds_ = conformal_bounds(residuals, self.level)
-        self.feature_names_ = [c for c in X.columns if c != self.scale_column]
+        self.feature_names_ = list(X.columns)  # the scale may be a feature too (close_to_close)
         return self
 
     def predict(self, X) -> pd.DataFrame:

