@@ -111,8 +111,9 @@ def cross_sectional_ic(history: pd.DataFrame, min_tickers: int = 5) -> pd.DataFr
     for model, one in rows.groupby("model", sort=True):
         wide = one.groupby("target_date").filter(lambda day: day["ticker"].nunique() >= min_tickers)
         daily = wide.groupby("target_date")[["predicted", "realized"]]
-        ic = daily.apply(correlate, method="pearson")
-        rank_ic = daily.apply(correlate, method="spearman")
+        none = pd.Series(dtype=float)  # apply on no group gives an empty frame, not a series
+        ic = daily.apply(correlate, method="pearson") if len(wide) else none
+        rank_ic = daily.apply(correlate, method="spearman") if len(wide) else none
         table.append(
             {"model": model, "sessions": int(ic.notna().sum()),
              "ic_mean": ic.mean(), "ic_ir": information_ratio(ic),

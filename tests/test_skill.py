@@ -90,3 +90,5 @@ def test_cross_sectional_ic_ranks_tickers_per_session():
     assert table.loc["good", "ic_mean"] == pytest.approx(1.0)
     assert table.loc["flip", "rank_ic_mean"] == pytest.approx(-1.0)
     assert np.isnan(table.loc["naive", "ic_mean"]) and table.loc["naive", "sessions"] == 0
+    four = pd.DataFrame(rows).query("ticker in ['T0', 'T1', 'T2', 'T3']")
+    assert (cross_sectional_ic(four)["sessions"] == 0).all()  # no cross-section of 5
