@@ -60,6 +60,8 @@ def test_track_record_caption_says_how_often_naive_was_served():
     _, evals = make_frames(12)
     caption = dashboard.track_record_caption(evals, window=4)
     assert "naive was served 50% of the days" in caption
+    width = np.mean([3 / close for close in (108, 109, 110, 111)]) * 100  # all inside
+    assert f"mean width {width:.2f} % and Winkler score {width:.2f} % of the close" in caption
     assert "Too few" in dashboard.track_record_caption(evals.head(4), window=4)
 
 
