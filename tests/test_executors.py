@@ -103,10 +103,9 @@ def test_a_ticker_that_kills_every_worker_fails_alone(executor, request):
     if executor == DASK:
         request.getfixturevalue("local_cluster")
 
-    results, failures = map_tickers(
-        kill_for_bbb, {"AAA": ("AAA",), "BBB": ("BBB",), "CCC": ("CCC",)}, executor
-    )
-    assert results == {"AAA": "AAA", "CCC": "CCC"} and list(failures) == ["BBB"]
+    tickers = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF")  # several queued behind the killer
+    results, failures = map_tickers(kill_for_bbb, {t: (t,) for t in tickers}, executor)
+    assert list(failures) == ["BBB"] and results == {t: t for t in tickers if t != "BBB"}
     assert "\n" not in failures["BBB"]
     assert ("KilledWorker" if executor == DASK else "worker process died") in failures["BBB"]
 
