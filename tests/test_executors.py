@@ -215,7 +215,12 @@ def existing_cluster(tmp_path_factory):
     address = f"tcp://127.0.0.1:{port}"
     dask = str(Path(sys.executable).with_name("dask"))
     tests = str(Path(__file__).parent)
-    env = {**os.environ, "PYTHONPATH": tests}  # the workers import the test tasks
+    # The workers import the test tasks; the scheduler runs as the README advises.
+    env = {
+        **os.environ,
+        "PYTHONPATH": tests,
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+    }
     log = tmp_path_factory.mktemp("dask") / "cluster.log"
     with log.open("w") as sink:
         processes = [
