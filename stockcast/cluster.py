@@ -55,8 +55,14 @@ def dask_client(scheduler: str | None, workers: int | None):
     from distributed import Client, LocalCluster
 
     if scheduler is None:
-        # The scheduler runs here, so its tolerance of worker deaths is ours to set.
-        with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
+        # The scheduler runs here, so its rules are ours to set: worker deaths tolerated, and
+        # one task at a time on a worker, so that a worker's death is blamed on the one
+        # ticker that was running there and not on those queued behind it.
+        local_rules = {
+            "distributed.scheduler.allowed-failures": TASK_RETRIES,
+            "distributed.scheduler.worker-saturation": 1.0,
+        }
+        with dask.config.set(local_rules):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,

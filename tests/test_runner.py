@@ -116,7 +116,7 @@ RUNNING = "daily-20130228T220000Z-aaaaaa"
 @pytest.mark.parametrize(
     ("command", "text", "expected"),
     [
-        ("daily", "tickers: 5\n", "tickers must be a list of symbols, not 5"),
+        ("daily", "tickers: 5\n", "tickers must be a list of symbols or a universe, not 5"),
         ("daily", "ingest: [1, 2]\n", "ingest must be a mapping of settings, not a list"),
         ("demo", "demo: {backfill_sessions: abc}\n", "demo.backfill_sessions must be a whole"),
         ("demo", "demo: {backfill_sessions: 0}\n", "demo.backfill_sessions must be at least 1"),
