@@ -8,7 +8,7 @@ UV := python3 -m uv
 STAMP := $(VENV)/.stockcast-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test bench lint format dashboard lab api status clean
+.PHONY: help setup run test bench bench-demo lint format dashboard lab api status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,15 +27,18 @@ run: setup ## the offline demo: sample prices, backfill, tune, train, predict, e
 test: setup ## the whole test suite (PostgreSQL too when STOCKCAST_TEST_PG_URL is set)
 	$(PY) -m pytest
 
-bench: setup ## time and memory per stage and ticker -> outputs/bench.json
-	$(PY) -m runner.bench
+bench: setup ## time and memory per stage and ticker (demo, 50 synthetic tickers, backfill) -> outputs/bench.json
+	$(PY) -m bench
+
+bench-demo: setup ## only the offline demo's wall time, stage by stage (a few minutes) -> outputs/bench.json
+	$(PY) -m bench --only demo
 
 lint: setup ## ruff lint and format check
-	$(VENV)/bin/ruff check stockcast runner tests scripts
-	$(VENV)/bin/ruff format --check stockcast runner tests scripts
+	$(VENV)/bin/ruff check stockcast runner bench tests scripts
+	$(VENV)/bin/ruff format --check stockcast runner bench tests scripts
 
 format: setup ## ruff format
-	$(VENV)/bin/ruff format stockcast runner tests scripts
+	$(VENV)/bin/ruff format stockcast runner bench tests scripts
 
 dashboard: setup ## serve the Voila dashboard on 127.0.0.1:8866
 	$(PY) -m runner dashboard

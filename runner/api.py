@@ -9,16 +9,24 @@ a database that cannot answer is a 503 whose one line names no server, user or p
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import PurePath
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel
 
+from runner.api_models import (
+    EvaluationPage,
+    Health,
+    Latest,
+    Message,
+    PredictionPage,
+    RunWithFailures,
+    TickerSpan,
+)
 from stockcast import store
 from stockcast.config import check_ticker, load_settings
 from stockcast.errors import DatabaseUnavailable, InvalidTicker
@@ -34,112 +42,6 @@ TickerPath = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page (at most 1000)")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
-
-
-def _utc(moment: datetime) -> datetime:
-    """Run times are written in UTC; SQLite hands them back without their zone."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-
-
-class Run(BaseModel):
-    run_id: str
-    kind: str
-    as_of_date: date | None
-    status: str  # running, ok, partial, failed, abandoned (a killed run found later)
-    started_at: UtcDatetime
-    finished_at: UtcDatetime | None  # None while running, or after a run killed outright
-
-
-class Message(BaseModel):
-    detail: str
-
-
-class Health(BaseModel):
-    database: Literal["ok", "missing"]  # missing: a SQLite file no run has created yet
-    last_run: Run | None  # the newest run in any state; None: no run has happened
-    last_successful_run: Run | None
-    note: str | None  # what to do when there is nothing to read yet
-
-
-class TickerSpan(BaseModel):
-    ticker: str
-    first_date: date
-    last_date: date
-    rows: int
-
-
-class Forecast(BaseModel):
-    model: str
-    pred_close: float
-    pred_lower: float | None
-    pred_upper: float | None
-    model_version: str | None
-
-
-class Latest(BaseModel):
-    ticker: str
-    as_of_date: date
-    as_of_close: float | None
-    target_date: date
-    champion: Forecast
-    naive: Forecast | None
-
-
-class Prediction(BaseModel):
-    ticker: str
-    as_of_date: date
-    target_date: date
-    model: str
-    pred_close: float
-    pred_lower: float | None
-    pred_upper: float | None
-    is_champion: bool
-    model_version: str | None
-    run_id: str
-
-
-class Evaluation(BaseModel):
-    ticker: str
-    as_of_date: date
-    target_date: date
-    model: str
-    is_champion: bool
-    pred_close: float
-    true_close: float
-    abs_error: float
-    pct_error: float
-    inside_interval: bool | None
-    run_id: str
-
-
-class PredictionPage(BaseModel):
-    ticker: str
-    total: int
-    limit: int
-    offset: int
-    items: list[Prediction]
-
-
-class EvaluationPage(BaseModel):
-    ticker: str
-    total: int
-    limit: int
-    offset: int
-    items: list[Evaluation]
-
-
-class Failure(BaseModel):
-    stage: str
-    ticker: str
-    error: str | None
-
-
-class RunWithFailures(Run):
-    folder: str | None  # the run's folder under the outputs' runs/, where its reports are
-    failures: list[Failure]
 
 
 def _records(frame) -> list[dict]:

@@ -29,6 +29,7 @@ class RunPlan:
     stages: list[Stage]
     common: dict
     pipeline: dict
+    fetched: object = None  # the source as read to plan (sources.FetchResult), for ingest
 
 
 def log(message: str) -> None:
@@ -43,6 +44,12 @@ def _failed_tickers(engine, run_id: str) -> dict[str, str]:
     items = store.run_items(engine, [run_id])
     failed = items[items["status"] == "failed"]
     return {row.ticker: f"{row.stage}: {row.error}" for row in failed.itertuples()}
+
+
+def _list_tickers(tickers: list[str], shown: int = 10) -> str:
+    """The tickers, or for a large universe the first few and how many more."""
+    more = len(tickers) - shown
+    return ", ".join(tickers[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _first_failure(failed: dict[str, str]) -> str:
@@ -99,7 +106,8 @@ def _run_stage(stage: Stage, record: RunRecord, common: dict, plan: RunPlan, set
     record.save()
     started = time.monotonic()
     try:
-        run_notebook(stage.path, executed, params, cwd=NOTEBOOKS_DIR)
+        progress = lambda line: log(f"[{stage.name}] {line}")  # noqa: E731
+        run_notebook(stage.path, executed, params, cwd=NOTEBOOKS_DIR, on_progress=progress)
         entry.status = "ok"
     except (StageFailure, StockcastError) as failure:
         entry.status, entry.error = "failed", str(failure)
@@ -124,18 +132,22 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
             close_abandoned(settings.runs_dir / abandoned)
             log(f"marked run {abandoned} as abandoned: its holder died")
         folder = settings.runs_dir / run_id
+        common = {**plan.common, "run_id": run_id, "kind": plan.kind}
+        if plan.fetched is not None:  # ingest reads the source from here: once a run
+            common["prefetched"] = str(folder / "fetched.parquet")
         try:
             folder.mkdir(parents=True)
+            if plan.fetched is not None:
+                plan.fetched.save(common["prefetched"])
         except OSError as error:
             raise StorageError.writing(folder, error) from None
-        common = {**plan.common, "run_id": run_id, "kind": plan.kind}
         record = RunRecord(run_id, plan.kind, common.get("as_of"), folder)
         store.start_run(engine, run_id, plan.kind, common.get("as_of"), str(folder))
         status = "failed"
         try:
             log(
                 f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-                f"{', '.join(common['tickers'])}; reports in {folder}"
+                f"{_list_tickers(common['tickers'])}; reports in {folder}"
             )
             status = _execute_stages(plan, settings, engine, record, common)
         except KeyboardInterrupt:

@@ -29,6 +29,7 @@ from stockcast.config import (
     pipeline_config_path,
 )
 from stockcast.errors import StockcastError, Terminated
+from stockcast.executors import EXECUTORS
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,9 +61,31 @@ def _port(text: str) -> int:
 
 
 def _source_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tickers", help="comma-separated symbols (default: the universe)")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--tickers", help="comma-separated symbols (default: the universe)")
+    chosen.add_argument(
+        "--universe", help="a bundled universe (sp500) or a text file of symbols, one a line"
+    )
     parser.add_argument("--source", choices=SOURCES, help="where prices come from")
     parser.add_argument("--csv-dir", help="folder of <TICKER>.csv Yahoo exports (--source csv)")
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: use a whole number >= 1")
+    return int(text)
+
+
+def _executor_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor", choices=EXECUTORS, help="where per-ticker work runs (default: pipeline.yaml)"
+    )
+    parser.add_argument("--workers", type=_workers, help="worker processes (default: one per core)")
+    parser.add_argument(
+        "--scheduler",
+        help="an existing Dask scheduler, tcp://HOST:PORT (default: STOCKCAST_DASK_SCHEDULER, "
+        "else a local cluster)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,16 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     add = partial(commands.add_parser, parents=[shared])
-    add("demo", help="offline demo on the bundled sample: backfill, then a run")
+    _executor_flags(add("demo", help="offline demo on the bundled sample: backfill, then a run"))
     for kind, text in (
         ("daily", "ingest, features, train, predict, evaluate for one as-of"),
         ("weekly", "tune, then train with the tuned parameters"),
     ):
         sub = add(kind, help=text)
         _source_flags(sub)
+        _executor_flags(sub)
         sub.add_argument("--as-of", type=_date, help="session to predict from (YYYY-MM-DD)")
     sub = add("backfill", help="replay the daily chain over past sessions")
     _source_flags(sub)
+    _executor_flags(sub)
     sub.add_argument("--start", type=_date, required=True, help="first as-of session")
     sub.add_argument("--end", type=_date, required=True, help="last as-of session")
     sub = add("dashboard", help="serve the Voila dashboard")
@@ -173,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = pipeline_config_path(getattr(args, "config", None))
     pipeline = check_pipeline(load_pipeline_config(path), path)
-    plan = plan_run(args, pipeline)
+    plan = plan_run(args, pipeline, settings)
     check_writable(settings)
     return execute_plan(plan, settings)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import ast
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from stockcast.errors import NO_SPACE, NOT_WRITABLE, BadInput, StorageError, describe, first_line
+from stockcast.executors import PROGRESS_PREFIX
 
 KERNEL_NAME = "stockcast"
 JSON_TYPES = (str, int, float, bool, type(None), list, dict)
@@ -109,8 +111,31 @@ def _drop_unreadable(executed: Path) -> None:
         executed.unlink(missing_ok=True)
 
 
-def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) -> None:
-    """Execute `template` into `executed`; on error the copy is kept and StageFailure raised."""
+class ProgressLines:
+    """A file papermill writes the kernel's stderr to: the per-ticker progress lines of
+    `stockcast.executors` go on to `log`, the rest stays in the executed notebook only."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+
+    def write(self, text: str) -> None:
+        for line in text.splitlines():
+            if line.startswith(PROGRESS_PREFIX):
+                self.log(line.removeprefix(PROGRESS_PREFIX))
+
+    def flush(self) -> None:
+        pass
+
+
+def run_notebook(
+    template: Path,
+    executed: Path,
+    parameters: dict,
+    cwd: Path,
+    on_progress: Callable[[str], None] | None = None,
+) -> None:
+    """Execute `template` into `executed`; on error the copy is kept and StageFailure raised.
+    `on_progress` receives the notebook's per-ticker progress lines as they come."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -124,6 +149,7 @@ def run_notebook(template: Path, executed: Path, parameters: dict, cwd: Path) ->
             kernel_name=ensure_kernel(),
             progress_bar=False,
             cwd=str(cwd),
+            stderr_file=ProgressLines(on_progress) if on_progress else None,
         )
     except PapermillExecutionError as exc:
         raise StageFailure(executed, first_line(f"{exc.ename}: {exc.evalue}")) from None

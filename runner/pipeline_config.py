@@ -9,11 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.stages import CHAINS, COMMON
+from stockcast import universe
 from stockcast.config import SOURCES, check_tickers
 from stockcast.errors import BadInput, InvalidTicker
+from stockcast.executors import EXECUTORS
 
 # The settings that are not a stage's, with an example value of each (which gives its type).
-TOP_LEVEL = {"source": "sample", "tickers": [], "demo": {"backfill_sessions": 60}}
+TOP_LEVEL = {
+    "source": "sample",
+    "tickers": [],
+    "executor": "serial",
+    "workers": None,
+    "demo": {"backfill_sessions": 60},
+}
 TYPE_NAMES = {
     bool: "true or false",
     int: "a whole number",
@@ -91,17 +99,36 @@ def _check_section(value, allowed: dict, runner_keys, section: str, path) -> Non
         _check_value(item, allowed[key], f"{section}.{key}", path)
 
 
+def _check_executor(settings: dict, path) -> None:
+    executor, workers = settings.get("executor"), settings.get("workers")
+    if executor is not None and executor not in EXECUTORS:
+        raise _type_error(path, "executor", f"one of {', '.join(EXECUTORS)}", executor)
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise _type_error(path, "workers", "a whole number >= 1 (or empty: one per core)", workers)
+
+
 def _a(name: str) -> str:
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
 
-def _check_tickers(value, path) -> list[str]:
+def _check_tickers(value, path) -> list[str] | str:
+    """A list of symbols, or a universe (a bundled name or a file, relative to the settings
+    file) read in full now and kept as its name or absolute path."""
     if value is None:
         return []
     if not isinstance(value, str) and not (
         isinstance(value, list) and all(isinstance(t, str) for t in value)
     ):
-        raise _type_error(path, "tickers", "a list of symbols", value)
+        raise _type_error(path, "tickers", "a list of symbols or a universe", value)
+    if isinstance(value, str) and universe.is_universe(value):
+        resolved = universe.resolve(value, Path(path).parent)
+        try:
+            universe.load_universe(resolved)
+        except BadInput as error:
+            raise BadInput(f"{path}: tickers: {error}") from None
+        return resolved
     try:
         return check_tickers(value)
     except InvalidTicker as error:
@@ -122,6 +149,7 @@ def check_pipeline_config(
     source = settings.get("source")
     if source is not None and source not in SOURCES:
         raise _type_error(path, "source", f"one of {', '.join(SOURCES)}", source)
+    _check_executor(settings, path)
     demo = TOP_LEVEL["demo"]
     _check_section(settings.get("demo"), demo, (), "demo", path)
     count = (settings.get("demo") or {}).get("backfill_sessions", demo["backfill_sessions"])

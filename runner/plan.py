@@ -1,4 +1,4 @@
-"""A run's plan, resolved before the lock: its tickers, source and dates.
+"""A run's plan, resolved before the lock: its tickers, source, dates and executor.
 
 Every bad input raises BadInput here, so a run that cannot start writes nothing.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from runner import stages
-from runner.chain import RunPlan
-from stockcast import calendar
-from stockcast.config import check_tickers, exchange_for, pipeline_config_path
+from runner.chain import RunPlan, log
+from stockcast import calendar, cluster, executors, universe
+from stockcast.config import Settings, check_tickers, exchange_for, pipeline_config_path
 from stockcast.errors import BadInput
 
 
@@ -33,9 +33,14 @@ def _check_csv_dir(source: str, csv_dir: str | None) -> None:
 
 
 def _universe(source: str, tickers, csv_dir: str | None) -> list[str]:
+    """The run's tickers: symbols (a list or A,B), a universe (`universe.Universe`), or else
+    the source's own universe."""
     from stockcast import sources
 
     _check_csv_dir(source, csv_dir)
+    if isinstance(tickers, universe.Universe):
+        log(tickers.note())
+        tickers = tickers.tickers
     chosen = check_tickers(tickers) if tickers else sources.list_tickers(source, csv_dir=csv_dir)
     if not chosen:
         raise BadInput(f"no tickers to run for source {source}: give --tickers A,B")
@@ -44,8 +49,9 @@ def _universe(source: str, tickers, csv_dir: str | None) -> list[str]:
     return chosen
 
 
-def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.Timestamp:
-    """Default as-of: the last closed session (yfinance) or the last date in the data.
+def _last_data_date(source: str, tickers: list[str], csv_dir: str | None):
+    """Default as-of: the last closed session (yfinance) or the last date in the data, and the
+    source as read for it (None for yfinance), which ingest then takes instead of reading again.
 
     Local data (sample, csv) is read and validated here, so a run whose every ticker has
     unusable data stops as bad input before anything is written.
@@ -53,13 +59,13 @@ def _last_data_date(source: str, tickers: list[str], csv_dir: str | None) -> pd.
     from stockcast import sources, validate
 
     if source == "yfinance":
-        return min(calendar.last_closed_session(t) for t in tickers)
+        return min(calendar.last_closed_session(t) for t in tickers), None
     fetched = sources.fetch_prices(source, tickers, csv_dir=csv_dir)
     valid, invalid = validate.validate_prices(fetched.prices)
     if valid.empty:
         reasons = "; ".join({**fetched.failures, **invalid}.values())
         raise BadInput(f"no usable prices from {source}: {reasons}")
-    return valid["date"].max()
+    return valid["date"].max(), fetched
 
 
 def _demo_window(ticker: str, as_of: pd.Timestamp, count: int, config: Path):
@@ -80,21 +86,52 @@ def _check_as_of(tickers: list[str], as_of) -> str:
     return pd.Timestamp(as_of).date().isoformat()
 
 
-def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
-    """Resolve tickers, source and dates; every bad input raises BadInput before anything runs.
-    `pipeline` are the checked settings of the file `--config` names."""
+def resolve_executor(args: argparse.Namespace, pipeline: dict, settings: Settings):
+    """Where per-ticker work runs: flags over pipeline.yaml; the scheduler from --scheduler or
+    STOCKCAST_DASK_SCHEDULER. A dask run on SQLite, or with a scheduler that does not answer,
+    is BadInput here, before the lock and the run record."""
+    executor = executors.from_settings(
+        getattr(args, "executor", None) or pipeline.get("executor") or "serial",
+        getattr(args, "workers", None) or pipeline.get("workers"),
+        getattr(args, "scheduler", None),
+        settings,
+    )
+    if executor.scheduler:
+        cluster.check_scheduler(executor.scheduler)
+    return executor
+
+
+def _asked_tickers(args: argparse.Namespace, pipeline: dict):
+    """--tickers, else --universe (a path from the working directory), else pipeline.yaml's
+    tickers (symbols, or a universe already resolved by its check)."""
+    if args.tickers:
+        return args.tickers
+    if getattr(args, "universe", None):
+        return universe.load_universe(args.universe)
+    named = pipeline.get("tickers")
+    if isinstance(named, str):  # the check kept a universe as its name or absolute path
+        return universe.load_universe(named)
+    return named or None
+
+
+def plan_run(args: argparse.Namespace, pipeline: dict, settings: Settings) -> RunPlan:
+    """Resolve executor, tickers, source and dates; every bad input raises BadInput before
+    anything runs. `pipeline` are the checked settings of the file `--config` names."""
     kind = args.command
+    executor = resolve_executor(args, pipeline, settings)
     source = "sample" if kind == "demo" else (args.source or pipeline.get("source") or "sample")
     csv_dir = getattr(args, "csv_dir", None)
-    tickers = None if kind == "demo" else (args.tickers or pipeline.get("tickers") or None)
+    tickers = None if kind == "demo" else _asked_tickers(args, pipeline)
     tickers = _universe(source, tickers, csv_dir)
     common = {"tickers": tickers, "source": source, "csv_dir": csv_dir}
+    common.update(executor=executor.kind, workers=executor.workers, scheduler=executor.scheduler)
+    fetched = None
     if kind == "backfill":
         if args.start > args.end:
             raise BadInput(f"--start {args.start} is after --end {args.end}: swap them")
         common.update(start=args.start, end=_check_as_of(tickers, args.end), as_of=args.end)
     elif kind == "demo":
-        as_of = _last_data_date(source, tickers, csv_dir)
+        as_of, fetched = _last_data_date(source, tickers, csv_dir)
         count = (pipeline.get("demo") or {}).get("backfill_sessions", 60)
         config = pipeline_config_path(getattr(args, "config", None))
         start, end = _demo_window(tickers[0], as_of, count, config)
@@ -104,6 +141,8 @@ def plan_run(args: argparse.Namespace, pipeline: dict) -> RunPlan:
             end=end.date().isoformat(),
         )
     else:
-        as_of = args.as_of or _last_data_date(source, tickers, csv_dir)
+        as_of = args.as_of
+        if not as_of:
+            as_of, fetched = _last_data_date(source, tickers, csv_dir)
         common["as_of"] = _check_as_of(tickers, as_of)
-    return RunPlan(kind, stages.CHAINS[kind], common, pipeline)
+    return RunPlan(kind, stages.CHAINS[kind], common, pipeline, fetched)

@@ -70,7 +70,20 @@ CHAINS: dict[str, list[Stage]] = {
 }
 
 # Values every stage may receive when its notebook declares them.
-COMMON = ("run_id", "kind", "tickers", "as_of", "source", "csv_dir", "start", "end")
+COMMON = (
+    "run_id",
+    "kind",
+    "tickers",
+    "as_of",
+    "source",
+    "csv_dir",
+    "prefetched",  # the source as the planner read it (parquet in the run folder), for ingest
+    "start",
+    "end",
+    "executor",  # where per-ticker work runs, with `workers` and `scheduler` (executors.py)
+    "workers",
+    "scheduler",
+)
 
 
 def stage_parameters(stage: Stage, declared: dict, common: dict, pipeline: dict) -> dict:

@@ -29,7 +29,8 @@ def replay(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Walk-forward backfill: per ticker and as-of session in [start, end], the forecasts a daily
     run retraining every `settings.retrain_every` sessions would have made. Returns (forecasts
-    with FORECAST_COLUMNS + trained_as_of, failures ticker -> reason)."""
+    with FORECAST_COLUMNS + trained_as_of + served_weight, each model's share in the served
+    forecast, failures ticker -> reason)."""
     require_columns(features, TRAIN_COLUMNS, "replay")
     settings = settings or TrainSettings()
     start, end = pd.Timestamp(start), pd.Timestamp(end)
@@ -39,7 +40,7 @@ def replay(
     }
     replayed, failures = map_tickers(replay_ticker, tasks, executor)
     if not replayed:
-        return pd.DataFrame(columns=[*FORECAST_COLUMNS, "trained_as_of"]), failures
+        return pd.DataFrame(columns=[*FORECAST_COLUMNS, "trained_as_of", "served_weight"]), failures
     return pd.concat(replayed.values(), ignore_index=True), failures
 
 
@@ -62,12 +63,14 @@ def replay_ticker(rows, params_at, start, end, settings: TrainSettings) -> pd.Da
         # Later as-of rows of the block are predicted by this older model from their own
         # features, which look only backwards: what the daily run on each date would have done.
         forecasts = forecast_next(trained, rows[rows["date"].isin(block)])
-        parts.append(forecasts.assign(trained_as_of=trained_as_of))
+        weights = forecasts["model"].map(trained.scores.set_index("model")["weight"])
+        parts.append(forecasts.assign(trained_as_of=trained_as_of, served_weight=weights))
     return pd.concat(parts, ignore_index=True)
 
 
 def summarize_replay(forecasts: pd.DataFrame) -> pd.DataFrame:
-    """Per ticker: as-of sessions replayed, retrains, and how often each model was served."""
+    """Per ticker: as-of sessions replayed, retrains, how often each model was served and the
+    mean weight of naive in what was served (1: naive all along)."""
     champions = forecasts[forecasts["is_champion"].astype(bool)]
     served = pd.crosstab(champions["ticker"], champions["model"], normalize="index")
     counts = champions.groupby("ticker").agg(
@@ -76,4 +79,6 @@ def summarize_replay(forecasts: pd.DataFrame) -> pd.DataFrame:
         sessions=("as_of_date", "nunique"),
         retrains=("trained_as_of", "nunique"),
     )
-    return counts.join(served.add_prefix("served_").round(3))
+    naive = forecasts[forecasts["model"] == "naive"]
+    naive_weight = naive.groupby("ticker")["served_weight"].mean().rename("naive_weight")
+    return counts.join(served.add_prefix("served_").round(3)).join(naive_weight.round(3))

@@ -1,8 +1,9 @@
 """Paths, infrastructure settings, the ticker pattern and the exchange-calendar table.
 
 Environment variables are read here and nowhere else: `STOCKCAST_OUTPUTS`, `STOCKCAST_DB_URL`,
-`MLFLOW_TRACKING_URI` (a `.env` file in the repository or the working directory is read first,
-without overriding variables already set). Pipeline settings live in `runner/pipeline.yaml`.
+`MLFLOW_TRACKING_URI`, `STOCKCAST_DASK_SCHEDULER` (a `.env` file in the repository or the
+working directory is read first, without overriding variables already set). Pipeline settings
+live in `runner/pipeline.yaml`.
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ class Settings:
     outputs: Path
     db_url: str
     tracking_uri: str
+    dask_scheduler: str | None = None  # an existing Dask cluster (tcp://host:8786), else local
 
     @property
     def runs_dir(self) -> Path:
@@ -200,7 +202,12 @@ def load_settings() -> Settings:
         ) from None
     db_url = os.environ.get("STOCKCAST_DB_URL") or f"sqlite:///{outputs / 'stockcast.db'}"
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{outputs / 'mlflow.db'}"
-    return Settings(outputs=outputs, db_url=db_url, tracking_uri=tracking_uri)
+    return Settings(
+        outputs=outputs,
+        db_url=db_url,
+        tracking_uri=tracking_uri,
+        dask_scheduler=os.environ.get("STOCKCAST_DASK_SCHEDULER") or None,
+    )
 
 
 def pipeline_config_path(path: Path | str | None = None) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from stockcast.frames import require_columns
+from stockcast.skill import HISTORY_COLUMNS, score_intervals
 
 NO_DATA = "no data yet: run `make run`"
 WINDOW = 20  # evaluated sessions per rolling track-record point
@@ -215,9 +216,20 @@ def track_record_caption(evals: pd.DataFrame, window: int = WINDOW) -> str:
         f"Last {min(window, len(served))} evaluated sessions up to "
         f"{pd.Timestamp(last['target_date']):%Y-%m-%d}: served forecast RMSE "
         f"{price(last['champion_rmse'])} vs naive {price(last['naive_rmse'])} "
-        f"(ratio {last['rmse_ratio']:.3f}), interval coverage {coverage}; naive was served "
-        f"{naive_share:.0%} of the days."
+        f"(ratio {last['rmse_ratio']:.3f}), interval coverage {coverage}{interval_note(served)}; "
+        f"naive was served {naive_share:.0%} of the days."
     )
+
+
+def interval_note(served: pd.DataFrame) -> str:
+    """', mean width w % and Winkler score s % of the close' of the served rows' intervals."""
+    if not set(HISTORY_COLUMNS) <= set(served.columns):
+        return ""
+    scored = score_intervals(served).query("model == 'champion'")
+    if scored.empty:
+        return ""
+    width, winkler = scored[["width_pct", "winkler_pct"]].iloc[0]
+    return f", mean width {width:.2f} % and Winkler score {winkler:.2f} % of the close"
 
 
 # --- recent runs --------------------------------------------------------------------------------

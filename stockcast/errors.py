@@ -20,6 +20,12 @@ def first_line(text, limit: int = 300) -> str:
     return (lines[0].strip() if lines else "")[:limit]
 
 
+def single_line(text) -> str:
+    """`text` whole, its line breaks and runs of spaces collapsed: a parser's multi-line
+    message kept in full on one line."""
+    return " ".join(str(text).split())
+
+
 def describe(error: BaseException, limit: int = 300) -> str:
     """`ErrorType: first line of its message`, the form a per-ticker failure is recorded in."""
     return first_line(f"{type(error).__name__}: {error}", limit)

@@ -1,18 +1,100 @@
-"""The per-ticker seam: run a pure function for each ticker, collect results and one-line
-failures. A ticker's failure never stops the others.
+"""The per-ticker seam: run a pure function for each ticker, here, in local processes or on a
+Dask cluster; collect results and one-line failures. A ticker's failure never stops the others.
 
 Every per-ticker step (tune, train, the backfill replay, MLflow logging) goes through
 `map_tickers`; the functions it runs take and return plain frames and values (picklable: no
-engine, connection or MLflow client inside), so the executor decides where they run.
+engine, connection or MLflow client inside), so the executor decides where they run. Results
+come back in the order of `tasks` and are the same whatever the executor; the database is
+written by the stage's own process, never by a worker.
+
+- `serial`: in this process.
+- `processes`: joblib's loky workers on this machine, one per core by default. A worker that
+  dies (a crash, the OOM killer) takes the tickers it was running with it; they are retried
+  one at a time, so the ticker that kills its worker again fails alone.
+- `dask`: a `dask.distributed` cluster: an existing scheduler (`tcp://host:8786`) or a
+  `LocalCluster` (cluster.py). A task whose worker dies is run again elsewhere, then that
+  ticker fails alone (KilledWorker).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from time import monotonic
 
+from stockcast import cluster
 from stockcast.errors import BadInput, describe
 
-EXECUTORS = ("serial",)
+EXECUTORS = ("serial", "processes", "dask")
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://[^\s/]+:\d+")
+# A map of at least PROGRESS_MIN_TICKERS writes a progress line to stderr every PROGRESS_SECONDS
+# and at its end: in the executed notebook, and forwarded by the runner to its log.
+PROGRESS_MIN_TICKERS = 20
+PROGRESS_SECONDS = 30.0
+PROGRESS_PREFIX = "progress "
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where per-ticker work runs: `kind` (one of EXECUTORS), `workers` (None: one per core;
+    with an existing scheduler, the cluster's own), `scheduler` (None: a LocalCluster)."""
+
+    kind: str = "serial"
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in EXECUTORS:
+            raise BadInput(f"executor {self.kind!r} is unknown: use one of {', '.join(EXECUTORS)}")
+        if self.workers is not None and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
+        ):
+            raise BadInput(f"workers {self.workers!r} is not a count: use a whole number >= 1")
+        if self.scheduler is not None and not SCHEDULER_ADDRESS.fullmatch(self.scheduler):
+            raise BadInput(
+                f"Dask scheduler {self.scheduler!r} is not an address: use tcp://HOST:PORT "
+                "(e.g. tcp://10.0.0.5:8786)"
+            )
+        if self.scheduler is not None and self.kind != "dask":
+            raise BadInput(
+                f"a Dask scheduler ({self.scheduler}) is for the dask executor, and this one is "
+                f"{self.kind}: add --executor dask, or drop --scheduler"
+            )
+
+    @property
+    def size(self) -> int:
+        """Workers on this machine: as asked, else one per core this process may use."""
+        if self.workers:
+            return self.workers
+        if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+
+    def describe(self) -> str:
+        if self.kind == "dask":
+            return f"dask on {self.scheduler or f'a local cluster of {self.size} workers'}"
+        return "serial" if self.kind == "serial" else f"{self.size} local processes"
+
+
+def as_executor(executor: str | Executor = "serial", workers=None, scheduler=None) -> Executor:
+    """An Executor from a notebook's or the runner's plain parameters (or one already made)."""
+    if isinstance(executor, Executor):
+        return executor
+    return Executor(str(executor), workers, scheduler)
+
+
+def from_settings(executor: str, workers, scheduler, settings) -> Executor:
+    """The Executor a run or a notebook asks for, its scheduler defaulting to the settings'
+    (STOCKCAST_DASK_SCHEDULER) for dask; BadInput if dask would share SQLite files."""
+    if executor == "dask":
+        scheduler = scheduler or settings.dask_scheduler
+    chosen = Executor(executor, workers, scheduler)
+    cluster.check_cluster_settings(chosen, settings)
+    return chosen
 
 
 def attempt(function: Callable, args: tuple) -> tuple[bool, object]:
@@ -23,14 +105,106 @@ def attempt(function: Callable, args: tuple) -> tuple[bool, object]:
         return False, describe(error)
 
 
+@dataclass(frozen=True)
+class TickerCall:
+    """One ticker's work as a plain picklable callable: what is shipped to a worker."""
+
+    function: Callable
+    args: tuple
+
+    def __call__(self) -> tuple[bool, object]:
+        return attempt(self.function, self.args)
+
+
+@dataclass
+class Tally:
+    """The outcomes of a map as they arrive, with a progress line now and then."""
+
+    label: str
+    total: int
+    outcomes: dict[str, tuple] = field(default_factory=dict)
+    failed: int = 0
+    started: float = field(default_factory=monotonic)
+    reported: float = field(default_factory=monotonic)
+
+    def record(self, ticker: str, outcome: tuple[bool, object]) -> None:
+        self.outcomes[ticker] = outcome
+        self.failed += not outcome[0]
+        now, done = monotonic(), len(self.outcomes)
+        due = now - self.reported >= PROGRESS_SECONDS or done == self.total
+        if self.total >= PROGRESS_MIN_TICKERS and due:
+            self.reported = now
+            print(
+                f"{PROGRESS_PREFIX}{self.label}: {done} of {self.total} tickers done, "
+                f"{self.failed} failed, {now - self.started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def map_tickers(
-    function: Callable, tasks: Mapping[str, tuple], executor: str = "serial"
+    function: Callable,
+    tasks: Mapping[str, tuple],
+    executor: str | Executor = "serial",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> tuple[dict[str, object], dict[str, str]]:
     """function(*tasks[ticker]) for every ticker; returns (ticker -> result, ticker -> reason),
     both in the order of `tasks`."""
-    if executor not in EXECUTORS:
-        raise BadInput(f"executor {executor!r} is unknown: use one of {', '.join(EXECUTORS)}")
-    outcomes = {ticker: attempt(function, args) for ticker, args in tasks.items()}
+    chosen = as_executor(executor, workers, scheduler)
+    calls = {ticker: TickerCall(function, tuple(args)) for ticker, args in tasks.items()}
+    tally = Tally(f"{getattr(function, '__name__', 'task')} on {chosen.describe()}", len(calls))
+    if chosen.kind == "serial" or len(calls) < 2 and chosen.kind == "processes":
+        for ticker, call in calls.items():
+            tally.record(ticker, call())
+    else:
+        RUNNERS[chosen.kind](calls, chosen, tally)
+    outcomes = {ticker: tally.outcomes[ticker] for ticker in calls}  # the order of `tasks`
     results = {ticker: value for ticker, (ok, value) in outcomes.items() if ok}
     failures = {ticker: value for ticker, (ok, value) in outcomes.items() if not ok}
     return results, failures
+
+
+# --- processes (joblib's loky) ------------------------------------------------------------------
+
+
+def run_processes(calls: dict[str, TickerCall], executor: Executor, tally: Tally) -> None:
+    """At most `size` calls in flight on loky's reusable pool, so a broken pool names the few
+    tickers that may have broken it: those are retried alone, the others go on in parallel."""
+    waiting = list(calls)
+    while waiting:
+        suspects = _run_in_pool(calls, waiting, executor.size, tally)
+        for ticker in suspects:  # alone in a fresh pool: a second death is this ticker's own
+            _run_in_pool(calls, [ticker], 1, tally, last_try=True)
+        waiting = [ticker for ticker in waiting if ticker not in tally.outcomes]
+
+
+def _run_in_pool(calls, tickers, size, tally: Tally, last_try=False) -> list[str]:
+    """Run `tickers` with at most `size` in flight, recording outcomes in `tally`; return the
+    tickers that were in flight when a worker died (the pool is then broken, the rest wait)."""
+    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    pool = get_reusable_executor(max_workers=size)
+    queue, running = iter(tickers), {}
+    while True:
+        for ticker in queue:
+            running[pool.submit(calls[ticker])] = ticker
+            if len(running) >= size:
+                break
+        if not running:
+            return []
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            try:
+                outcome = future.result()
+            except BrokenProcessPool as error:
+                if not last_try:
+                    return list(running.values())
+                outcome = (False, f"its worker process died ({describe(error)})")
+            except Exception as error:  # noqa: BLE001 - e.g. a result that cannot be pickled
+                outcome = (False, describe(error))
+            tally.record(running.pop(future), outcome)
+
+
+RUNNERS = {"processes": run_processes, "dask": cluster.run_dask}

@@ -13,6 +13,7 @@ import pandas as pd
 
 from stockcast.calendar import next_sessions
 from stockcast.frames import BASE_PRICE_COLUMNS, require_columns
+from stockcast.volatility import SCALE_COLUMNS, compute_scales
 
 FEATURE_COLUMNS = (
     "ret_1d",
@@ -70,7 +71,10 @@ def make_label(frame: pd.DataFrame) -> pd.Series:
 
 
 def make_features(prices: pd.DataFrame) -> pd.DataFrame:
-    """Long frame: ticker, date, close, adj_close, warm_up, FEATURE_COLUMNS, label."""
+    """Long frame: ticker, date, close, adj_close, warm_up, FEATURE_COLUMNS, SCALE_COLUMNS, label.
+
+    The scale columns (volatility forecasts for the intervals, not model inputs) are rolling
+    means with no seed to burn in: they are kept on warm-up rows once their window is full."""
     adjusted = adjust_prices(prices).sort_values(["ticker", "date"], kind="stable")
     adjusted = adjusted.reset_index(drop=True)
     frame = adjusted[["ticker", "date", "close", "adj_close"]].copy()
@@ -79,6 +83,9 @@ def make_features(prices: pd.DataFrame) -> pd.DataFrame:
     indicators = pd.concat(parts) if parts else pd.DataFrame(columns=list(FEATURE_COLUMNS))
     frame[list(FEATURE_COLUMNS)] = indicators.reindex(frame.index)[list(FEATURE_COLUMNS)]
     frame.loc[frame["warm_up"], list(FEATURE_COLUMNS)] = np.nan
+    scales = [compute_scales(rows) for _, rows in adjusted.groupby("ticker", sort=False)]
+    scales = pd.concat(scales) if scales else pd.DataFrame(columns=list(SCALE_COLUMNS))
+    frame[list(SCALE_COLUMNS)] = scales.reindex(frame.index)[list(SCALE_COLUMNS)]
     frame["label"] = make_label(frame) if len(frame) else pd.Series(dtype=float)
     return frame
 

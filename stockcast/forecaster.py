@@ -3,6 +3,12 @@ that score it: the one fold scheme that training and tuning share.
 
 `IntervalForecaster` follows scikit-learn: `fit` returns self, learned attributes end in `_`;
 `predict` returns the return forecast and its bounds. The MLflow pyfunc wraps it unchanged.
+
+Intervals are conformal, either split (constant offsets: the quantiles of the out-of-sample
+residuals) or normalized (locally adaptive): the residuals divided by a volatility forecast
+made at each residual's own as-of date, their quantiles multiplied by the volatility forecast
+of the row predicted. The volatility forecast is a scale column of the feature row (see
+volatility.py), so it never looks past the row's date, and the pyfunc needs nothing but the row.
 """
 
 from __future__ import annotations
@@ -12,7 +18,19 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import TimeSeriesSplit
 
+from stockcast.errors import BadInput
+
 FORECAST_FIELDS = ("pred_return", "lower_return", "upper_return")
+# interval_method -> the feature-frame column that scales the residuals (None: split conformal).
+INTERVAL_METHODS = {
+    "split": None,
+    "garman_klass": "vol_gk_20d",
+    "parkinson": "vol_park_20d",
+    "yang_zhang": "vol_yz_20d",
+    "close_to_close": "vol_20d",
+}
+# A scale below this (constant prices) counts as this: residuals of zero stay zero, not 0/0.
+SCALE_FLOOR = 1e-8
 
 
 def time_folds(n_rows: int, n_splits: int, test_size: int | None = None, gap: int = 0):
@@ -61,28 +79,57 @@ def conformal_bounds(residuals, level: float = 0.9) -> tuple[float, float]:
     return float(ranked[k_low - 1]), float(ranked[k_high - 1])
 
 
-class IntervalForecaster(BaseEstimator):
-    """A point model of the next-session log return and its split-conformal interval.
+def scale_of(method: str) -> str | None:
+    """The scale column of an interval method; BadInput names the methods for an unknown one."""
+    if method not in INTERVAL_METHODS:
+        raise BadInput(
+            f"interval_method {method!r} is unknown: use one of {', '.join(INTERVAL_METHODS)}"
+        )
+    return INTERVAL_METHODS[method]
 
-    fit(X, y, residuals): the estimator is refitted on (X, y); the interval's offsets come from
+
+class IntervalForecaster(BaseEstimator):
+    """A point model of the next-session log return and its conformal interval.
+
+    fit(X, y, residuals, scales): the estimator is refitted on (X, y); the interval comes from
     `residuals`, its out-of-sample errors (y_true - y_pred) from the walk-forward folds, never
-    in-sample ones. predict(X): pred_return, lower_return, upper_return, indexed like X.
+    in-sample ones. With a `scale_column` (normalized conformal), `scales` holds that column's
+    value at each residual's as-of row, and `bounds_` are quantiles of residuals / scales.
+    predict(X): pred_return, lower_return, upper_return, indexed like X; X must then carry the
+    scale column besides the features.
     """
 
-    def __init__(self, estimator: BaseEstimator, level: float = 0.9):
+    def __init__(self, estimator: BaseEstimator, level: float = 0.9, scale_column=None):
         self.estimator = estimator
         self.level = level
+        self.scale_column = scale_column
 
-    def fit(self, X, y, residuals):
+    def fit(self, X, y, residuals, scales=None):
         self.estimator_ = clone(self.estimator).fit(X, y)
+        residuals = np.asarray(residuals, dtype=float)
+        if self.scale_column is not None:
+            if scales is None or len(scales) != len(residuals):
+                raise ValueError("normalized conformal needs one scale per residual")
+            residuals = residuals / floor_scale(scales)
         self.bounds_ = conformal_bounds(residuals, self.level)
-        self.feature_names_ = list(X.columns)
+        self.feature_names_ = list(X.columns)  # the scale may be a feature too (close_to_close)
         return self
 
     def predict(self, X) -> pd.DataFrame:
         y_pred = self.estimator_.predict(X[self.feature_names_].astype(float))
+        scale = 1.0 if self.scale_column is None else floor_scale(X[self.scale_column])
         lower, upper = self.bounds_
         return pd.DataFrame(
-            {"pred_return": y_pred, "lower_return": y_pred + lower, "upper_return": y_pred + upper},
+            {
+                "pred_return": y_pred,
+                "lower_return": y_pred + lower * scale,
+                "upper_return": y_pred + upper * scale,
+            },
             index=X.index,
         )
+
+
+def floor_scale(scales) -> np.ndarray:
+    """Scales as floats, floored at SCALE_FLOOR; NaN (too little history) stays NaN."""
+    scales = np.asarray(scales, dtype=float)
+    return np.where(np.isnan(scales), np.nan, np.maximum(scales, SCALE_FLOOR))

@@ -23,3 +23,28 @@ def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise KeyError(f"{what} needs columns {missing}; the frame has {list(frame.columns)}")
+
+
+def canonical_prices(frame: pd.DataFrame, dedupe: bool = True) -> pd.DataFrame:
+    """Columns, dtypes and order of the canonical frame; with `dedupe` the last duplicate wins.
+
+    A provider's repeated bar is de-duplicated; a file's repeated date is kept for validation
+    to reject, since which of the two rows is right cannot be known.
+    """
+    dates = pd.to_datetime(frame["date"])
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    frame = frame.assign(
+        ticker=frame["ticker"].astype(str),
+        date=dates.dt.normalize().astype("datetime64[ns]"),
+    ).astype(dict.fromkeys(VALUE_COLUMNS, "float64"))
+    if dedupe:
+        frame = frame.drop_duplicates(["ticker", "date"], keep="last")
+    return frame[list(PRICE_COLUMNS)].sort_values(
+        ["ticker", "date"], ignore_index=True, kind="stable"
+    )
+
+
+def empty_prices() -> pd.DataFrame:
+    """A canonical prices frame with no row."""
+    return canonical_prices(pd.DataFrame(columns=list(PRICE_COLUMNS)))

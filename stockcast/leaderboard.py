@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from stockcast.blend import BLEND
 from stockcast.config import CANDIDATES
 from stockcast.dashboard import CSS
 
@@ -27,6 +28,7 @@ LEADERBOARD_COLUMNS = {
     "direction_acc": "direction hit rate",
     "folds_won": "folds beating naive",
     "dm_pvalue": "DM p-value",
+    "weight": "share served",
     "n": "sessions",
 }
 
@@ -90,7 +92,7 @@ def leaderboard(train_runs: pd.DataFrame, ticker: str, as_of=None) -> tuple[pd.D
         return pd.DataFrame(), {}
     last = runs.sort_values("start_time").iloc[-1]
     rows = []
-    for model in CANDIDATES:
+    for model in (*CANDIDATES, BLEND):
         metrics = {m: last.get(f"metrics.{model}_{m}", np.nan) for m in LEADERBOARD_COLUMNS}
         if any(pd.notna(v) for v in metrics.values()):
             rows.append({"model": model, "champion": model == last.get("tags.champion"), **metrics})
@@ -111,7 +113,7 @@ def leaderboard_html(table: pd.DataFrame, info: dict) -> str:
     if table.empty:
         return f'{CSS}<p class="sc-caption">No train logged in MLflow yet for this ticker.</p>'
     percent = ("rmse", "mae")
-    rates = ("direction_acc", "folds_won")
+    rates = ("direction_acc", "folds_won", "weight")
     head = "<tr><th>model</th>" + "".join(f"<th>{v}</th>" for v in LEADERBOARD_COLUMNS.values())
     body = []
     for row in table.itertuples():

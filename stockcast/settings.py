@@ -10,10 +10,14 @@ from dataclasses import asdict, dataclass, field, fields
 
 from stockcast.config import CANDIDATES
 from stockcast.errors import BadInput
+from stockcast.forecaster import scale_of
 
-# A challenger replaces naive only when it wins in most folds AND a Diebold-Mariano test says so:
-# on daily prices a lucky validation window is the usual way to lose to naive.
-DEFAULT_SERVE_RULE = {"method": "both", "min_fold_share": 0.8, "dm_alpha": 0.05}
+# "blend" serves w x the best challenger + (1 - w) x naive, w estimated out of sample and shrunk
+# toward naive by `shrinkage` (see blend.py; the value is measured in scripts/measure_serving.py).
+# The all-or-nothing rules stay selectable: a challenger replaces naive only when it wins in most
+# folds ("folds"), a Diebold-Mariano test says so ("dm"), or both ("both").
+DEFAULT_SERVE_RULE = {"method": "blend", "shrinkage": 4.0, "min_fold_share": 0.8, "dm_alpha": 0.05}
+SERVE_METHODS = ("blend", "folds", "dm", "both")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class TrainSettings:
     test_size: int | None = None
     gap: int = 0
     interval_level: float = 0.9
+    interval_method: str = "garman_klass"
     serve_rule: dict = field(default_factory=lambda: dict(DEFAULT_SERVE_RULE))
     candidates: tuple[str, ...] = CANDIDATES
     retrain_every: int = 20
@@ -49,10 +54,28 @@ class TrainSettings:
                 raise BadInput(f"{name} {getattr(self, name)} must be at least 1")
         if "naive" not in self.candidates:
             raise BadInput(f"candidates {self.candidates} must include naive, the baseline")
+        scale_of(self.interval_method)  # BadInput naming the methods when unknown
+        check_serve_rule(self.serve_rule)
 
     def as_params(self) -> dict[str, str]:
         """Every setting as text, as MLflow logs parameters."""
         return {key: str(value) for key, value in asdict(self).items()}
+
+
+def check_serve_rule(rule: dict) -> None:
+    """BadInput in one line for an unknown method, key or a negative shrinkage."""
+    unknown = sorted(set(rule) - set(DEFAULT_SERVE_RULE))
+    if unknown:
+        raise BadInput(
+            f"serve_rule keys {unknown} are unknown: use {', '.join(DEFAULT_SERVE_RULE)}"
+        )
+    if rule.get("method") not in SERVE_METHODS:
+        raise BadInput(
+            f"serve rule method {rule.get('method')!r} is unknown: use one of {SERVE_METHODS}"
+        )
+    shrinkage = rule.get("shrinkage", 0)
+    if not isinstance(shrinkage, (int, float)) or shrinkage < 0:
+        raise BadInput(f"serve_rule shrinkage {shrinkage!r} must be a number >= 0, e.g. 4")
 
 
 def train_settings(**given) -> TrainSettings:

@@ -1,5 +1,6 @@
-"""The only module that talks to data providers: the bundled sample, a folder of Yahoo Finance CSV
-exports, and yfinance. Each answers the canonical price frame plus one-line per-ticker failures.
+"""The only way to data providers: the bundled sample, a folder of Yahoo Finance CSV exports
+(read in csv_source.py), and yfinance. Each answers the canonical price frame (frames.py) plus
+one-line per-ticker failures.
 
 Canonical prices: one row per (ticker, session date), sorted, with the columns of `PRICE_COLUMNS`;
 `date` is the naive midnight of the exchange session; open/high/low/close as the provider trades
@@ -9,47 +10,24 @@ them (split-adjusted for Yahoo), `adj_close` also dividend-adjusted; everything 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
+from time import monotonic, sleep
 
 import pandas as pd
 
 from stockcast.calendar import last_closed_session, sessions
-from stockcast.config import SAMPLE_TICKERS, check_ticker, check_tickers, exchange_for
-from stockcast.errors import BadInput, InvalidTicker, RateLimited, SourceError
-from stockcast.frames import PRICE_COLUMNS, VALUE_COLUMNS
+from stockcast.config import SAMPLE_TICKERS, check_tickers, exchange_for
+from stockcast.csv_source import CSV_NAMES, list_folder, no_usable_file, read_ticker
+from stockcast.errors import BadInput, RateLimited, SourceError, single_line
+from stockcast.frames import PRICE_COLUMNS, canonical_prices, empty_prices
 
 SOURCES = ("sample", "csv", "yfinance")
 SAMPLE_FILE = "sample_prices.csv.gz"
-
-# A Yahoo Finance export; `Adj Close` is optional, and a yfinance `to_csv` adds the two actions.
-CSV_REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
-CSV_NAMES = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-    "Dividends": "dividends",
-    "Stock Splits": "stock_splits",
-}
-CSV_LAYOUT = "Date,Open,High,Low,Close[,Adj Close],Volume"
-# Dates as Yahoo's export writes them (YYYY-MM-DD), optionally with the local midnight and UTC
-# offset that yfinance's `history().to_csv()` adds. Anything else is refused: dd/mm/yyyy and
-# mm/dd/yyyy cannot be told apart, and another time of day means intraday bars or a timestamp
-# moved to another zone, whose date may be the session before.
-ISO_DATE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
-)
-# run_item.ticker holds at most 32 characters: the longest label a badly named file gets.
-FILE_LABEL_LENGTH = 32
-
 # Rate limits and network errors are retried with exponential backoff plus jitter, bounded in
 # attempts and total time; module-level so tests (and impatient operators) can shrink them.
 RETRY_ATTEMPTS = 4
@@ -57,6 +35,11 @@ RETRY_WAIT_INITIAL = 2.0
 RETRY_WAIT_MAX = 30.0
 RETRY_JITTER = 2.0
 RETRY_TOTAL_SECONDS = 120.0
+# yfinance downloads many tickers per call (one request each, on its own threads); batches start
+# at least BATCH_INTERVAL seconds apart, which bounds the request rate of a 500-ticker fetch.
+BATCH_SIZE = 50
+BATCH_THREADS = 4
+BATCH_INTERVAL = 2.0
 # yfinance caches each symbol's timezone and Yahoo's cookie in SQLite files: keep them in the
 # system temp folder, never in the repository or the outputs.
 YFINANCE_CACHE_DIR = Path(tempfile.gettempdir()) / "stockcast-yfinance"
@@ -69,6 +52,19 @@ class FetchResult:
     prices: pd.DataFrame
     failures: dict[str, str] = field(default_factory=dict)
 
+    def save(self, path) -> None:
+        """One parquet file, the failures in its metadata: a run's read of its source, handed
+        from the runner to ingest so that the source is read once a run."""
+        prices = self.prices.copy()
+        prices.attrs = {"failures": dict(self.failures)}
+        prices.to_parquet(path)
+
+    @classmethod
+    def load(cls, path) -> FetchResult:
+        prices = pd.read_parquet(path)
+        failures = prices.attrs.pop("failures", {})
+        return cls(prices, dict(failures))
+
 
 def fetch_prices(
     source: str,
@@ -77,29 +73,37 @@ def fetch_prices(
     end=None,
     csv_dir=None,
     now: pd.Timestamp | None = None,
+    prefetched=None,
 ) -> FetchResult:
-    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive.
+    """Daily prices of `tickers` (None: the source's universe) from `start` to `end`, inclusive;
+    with `prefetched` (a FetchResult saved by the runner), from that read instead of the source.
 
     Bad input for the whole command (unknown source, invalid ticker, missing folder, bad dates)
     raises BadInput; a ticker the source cannot serve is recorded in `failures` and skipped.
     A CSV folder's unusable files (bad names, links, two files for one ticker) are failures of
     every fetch from it, so they are reported until they are fixed.
     """
-    read, failures = _reader(source, csv_dir, now)
+    if prefetched is not None:  # the run's one read of the source, saved by the runner
+        saved = FetchResult.load(prefetched)
+        read, failures = partial(_read_saved, saved), dict(saved.failures)
+    else:
+        read, failures = _reader(source, csv_dir, now)
     tickers = list_tickers(source, csv_dir) if tickers is None else check_tickers(tickers)
     for ticker in tickers:
         exchange_for(ticker)  # an unknown suffix is bad input, before anything is fetched
     start, end = _parse_day(start, "start"), _parse_day(end, "end")
     if start is not None and end is not None and start > end:
         raise BadInput(f"start {start.date()} is after end {end.date()}: swap them")
+    if source == "yfinance" and prefetched is None:
+        read = partial(read, batched=_download_batches(tickers, start, end))
     frames = []
     for ticker in tickers:
         try:
             prices = _clip(read(ticker, start, end), start, end)
             frames.append(_require_rows(prices, source, start, end))
         except SourceError as err:
-            failures[ticker] = _one_line(err)
-    prices = pd.concat(frames, ignore_index=True) if frames else _empty_prices()
+            failures[ticker] = single_line(err)
+    prices = pd.concat(frames, ignore_index=True) if frames else empty_prices()
     return FetchResult(prices.sort_values(["ticker", "date"], ignore_index=True), failures)
 
 
@@ -108,9 +112,9 @@ def list_tickers(source: str, csv_dir=None) -> list[str]:
     if source == "sample":
         return list(SAMPLE_TICKERS)
     if source == "csv":
-        folder = _csv_folder(csv_dir)
+        folder = list_folder(csv_dir)
         if not folder.files:
-            raise BadInput(_no_usable_file(folder))
+            raise BadInput(no_usable_file(folder))
         return sorted(folder.files)
     if source == "yfinance":
         raise BadInput("the yfinance source has no ticker universe: give --tickers, e.g. AAPL,MSFT")
@@ -123,8 +127,8 @@ def _reader(source: str, csv_dir, now):
     if source == "sample":
         return _read_sample, {}
     if source == "csv":
-        folder = _csv_folder(csv_dir)
-        return partial(_read_csv, folder), dict(folder.problems)
+        folder = list_folder(csv_dir)
+        return partial(read_ticker, folder), dict(folder.problems)
     if source == "yfinance":
         return partial(_read_yfinance, now=now), {}
     raise BadInput(_unknown_source(source))
@@ -167,32 +171,13 @@ def _window(start, end) -> str:
     return f"between {first} and {last}"
 
 
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())
-
-
-def _empty_prices() -> pd.DataFrame:
-    return _canonical(pd.DataFrame(columns=list(PRICE_COLUMNS)))
-
-
-def _canonical(frame: pd.DataFrame, dedupe: bool = True) -> pd.DataFrame:
-    """Columns, dtypes and order of the canonical frame; with `dedupe` the last duplicate wins.
-
-    A provider's repeated bar is de-duplicated; a file's repeated date is kept for validation
-    to reject, since which of the two rows is right cannot be known.
-    """
-    dates = pd.to_datetime(frame["date"])
-    if dates.dt.tz is not None:
-        dates = dates.dt.tz_localize(None)
-    frame = frame.assign(
-        ticker=frame["ticker"].astype(str),
-        date=dates.dt.normalize().astype("datetime64[ns]"),
-    ).astype(dict.fromkeys(VALUE_COLUMNS, "float64"))
-    if dedupe:
-        frame = frame.drop_duplicates(["ticker", "date"], keep="last")
-    return frame[list(PRICE_COLUMNS)].sort_values(
-        ["ticker", "date"], ignore_index=True, kind="stable"
-    )
+def _read_saved(saved: FetchResult, ticker: str, start, end) -> pd.DataFrame:
+    if ticker in saved.failures:
+        raise SourceError(saved.failures[ticker])
+    rows = saved.prices[saved.prices["ticker"] == ticker]
+    if rows.empty:
+        raise SourceError(f"{ticker} is not in this run's read of its source: run it again")
+    return rows.reset_index(drop=True)
 
 
 # --- sample -------------------------------------------------------------------------------------
@@ -201,7 +186,7 @@ def _canonical(frame: pd.DataFrame, dedupe: bool = True) -> pd.DataFrame:
 @cache
 def _sample() -> pd.DataFrame:
     with files("stockcast").joinpath("data", SAMPLE_FILE).open("rb") as handle:
-        return _canonical(pd.read_csv(handle, compression="gzip"))
+        return canonical_prices(pd.read_csv(handle, compression="gzip"))
 
 
 def _read_sample(ticker: str, start, end) -> pd.DataFrame:
@@ -211,175 +196,6 @@ def _read_sample(ticker: str, start, end) -> pd.DataFrame:
         known = ", ".join(SAMPLE_TICKERS)
         raise SourceError(f"unknown ticker {ticker!r} in the sample: it has {known}")
     return rows.reset_index(drop=True)
-
-
-# --- csv ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class CsvFolder:
-    """A folder of `<TICKER>.csv` files: the file of each usable ticker, and the reason every other
-    `*.csv` entry is refused, keyed by its ticker or, when its name is no ticker, by that name."""
-
-    path: Path
-    files: dict[str, Path]
-    problems: dict[str, str]
-
-
-def _csv_folder(csv_dir) -> CsvFolder:
-    """List the folder once; a bad entry is refused alone, the good ones stay usable."""
-    folder = _check_folder(csv_dir)
-    try:
-        entries = sorted(path for path in folder.iterdir() if path.suffix.lower() == ".csv")
-    except OSError as err:
-        raise BadInput(
-            f"CSV folder '{folder}' cannot be read ({err.strerror}): check its permissions"
-        ) from err
-    named, problems = {}, {}
-    for path in entries:
-        try:
-            named.setdefault(_ticker_of(path), []).append(path)
-        except InvalidTicker as err:
-            problems[_file_label(path.name)] = f"{path.name!r} skipped: {err}; rename the file"
-    files = {}
-    for ticker, paths in named.items():
-        problem = _file_problem(ticker, paths)
-        if problem:
-            problems[ticker] = problem
-        else:
-            files[ticker] = paths[0]
-    return CsvFolder(folder, files, problems)
-
-
-def _check_folder(csv_dir) -> Path:
-    if csv_dir is None:
-        raise BadInput("the csv source needs a folder: give --csv-dir DIR with <TICKER>.csv files")
-    folder = Path(csv_dir).expanduser()
-    if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise BadInput(
-            f"CSV folder '{folder}' {what}: give --csv-dir the folder that holds <TICKER>.csv files"
-        )
-    return folder
-
-
-def _ticker_of(path: Path) -> str:
-    """The ticker a file's stem names, exactly (no spaces around it); else InvalidTicker."""
-    if path.stem != path.stem.strip():
-        raise InvalidTicker(f"ticker {path.stem!r} has spaces around it")
-    return check_ticker(path.stem)
-
-
-def _file_problem(ticker: str, paths: list[Path]) -> str | None:
-    """Why a ticker's file cannot be read, or None.
-
-    Every symbolic link is refused, inside the folder or out: what it points to can change
-    between listing and reading, one leading out can expose any file the user can read (its
-    first cells end up in error messages), and one leading in only repeats another ticker.
-    """
-    if len(paths) > 1:
-        names = ", ".join(path.name for path in paths)
-        return f"{len(paths)} files are named after {ticker}: {names}; keep one of them"
-    path = paths[0]
-    if path.is_symlink():
-        return f"{path.name} is a symbolic link: copy the file itself into the folder"
-    if not path.is_file():
-        return f"{path.name} is not a regular file: remove it from the folder"
-    return None
-
-
-def _file_label(name: str) -> str:
-    """A file name fit to stand for a ticker in failures: printable, at most 32 characters."""
-    label = "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
-    return label if len(label) <= FILE_LABEL_LENGTH else label[: FILE_LABEL_LENGTH - 1] + "…"
-
-
-def _no_usable_file(folder: CsvFolder) -> str:
-    if not folder.problems:
-        return (
-            f"CSV folder '{folder.path}' has no <TICKER>.csv file: add Yahoo Finance exports "
-            "named after their tickers, e.g. AAPL.csv"
-        )
-    first, *others = folder.problems.values()
-    more = f" (and {len(others)} more)" if others else ""
-    return f"CSV folder '{folder.path}' has no usable <TICKER>.csv file: {first}{more}"
-
-
-def _read_csv(folder: CsvFolder, ticker: str, start, end) -> pd.DataFrame:
-    if ticker in folder.problems:
-        raise SourceError(folder.problems[ticker])
-    if ticker not in folder.files:
-        raise SourceError(f"no {ticker}.csv in the CSV folder: add the file or drop the ticker")
-    return _read_yahoo_csv(folder.files[ticker], ticker)
-
-
-def _read_yahoo_csv(path: Path, ticker: str) -> pd.DataFrame:
-    """One Yahoo Finance export as canonical prices; an unreadable file raises SourceError."""
-    raw = _read_raw_csv(path)
-    dates = _parse_dates(raw["Date"], path.name)
-    frame = pd.DataFrame({"ticker": ticker, "date": dates})
-    for column, name in CSV_NAMES.items():
-        if column in raw:
-            frame[name] = _parse_numbers(raw[column], dates, path.name, column)
-    frame = frame.assign(adj_close=frame.get("adj_close", frame["close"]))
-    return _canonical(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0), dedupe=False)
-
-
-def _read_raw_csv(path: Path) -> pd.DataFrame:
-    """The file as text cells, headers in Yahoo's spelling; checks emptiness and the layout."""
-    try:
-        # Text cells, so a value that is not a number can be reported rather than lost.
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except pd.errors.EmptyDataError as err:
-        raise SourceError(f"{path.name} is empty") from err
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SourceError(f"{path.name} is not a readable CSV file: {_one_line(err)}") from err
-    raw = raw.rename(columns=_yahoo_header)
-    missing = [column for column in CSV_REQUIRED if column not in raw]
-    if missing:
-        noun = "column" if len(missing) == 1 else "columns"
-        raise SourceError(
-            f"{path.name} is missing {noun} {', '.join(missing)}: "
-            f"expected a Yahoo Finance export with {CSV_LAYOUT}"
-        )
-    if raw.empty:
-        raise SourceError(f"{path.name} is empty: it has a header but no rows")
-    return raw
-
-
-def _yahoo_header(name: str) -> str:
-    """'adj_close', ' ADJ CLOSE' and 'Adj Close' all mean Yahoo's 'Adj Close'."""
-    key = " ".join(str(name).replace("_", " ").split()).lower()
-    known = {column.lower(): column for column in (*CSV_REQUIRED, *CSV_NAMES)}
-    return known.get(key, name)
-
-
-def _parse_dates(cells: pd.Series, filename: str) -> pd.Series:
-    """Session dates of ISO cells (see ISO_DATE); the first other cell fails the file."""
-    text = cells.fillna("").str.strip()
-    # The UTC offset is dropped: yfinance stamps a bar at the exchange's local midnight.
-    dates = pd.to_datetime(text.str.extract(ISO_DATE)[0], format="%Y-%m-%d", errors="coerce")
-    bad = dates.isna()
-    if bad.any():
-        row = bad.idxmax()
-        raise SourceError(
-            f"{filename} has a Date that is not YYYY-MM-DD on line {row + 2}: {text[row]!r}; "
-            "write dates as YYYY-MM-DD, as Yahoo exports them"
-        )
-    return dates
-
-
-def _parse_numbers(cells: pd.Series, dates: pd.Series, filename: str, column: str) -> pd.Series:
-    """Numbers of a column; blank or 'null' cells become NaN, anything else unparsable fails."""
-    numbers = pd.to_numeric(cells.str.strip(), errors="coerce")
-    bad = numbers.isna() & cells.notna()
-    if bad.any():
-        row = bad.idxmax()
-        more = f" (and {bad.sum() - 1} more)" if bad.sum() > 1 else ""
-        raise SourceError(
-            f"{filename} has a non-numeric {column} on {dates[row].date()}: {cells[row]!r}{more}"
-        )
-    return numbers.astype("float64")
 
 
 # --- yfinance -----------------------------------------------------------------------------------
@@ -397,20 +213,81 @@ def _yfinance():
     return yfinance
 
 
-def _read_yfinance(ticker: str, start, end, now=None) -> pd.DataFrame:
-    history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
+def _read_yfinance(ticker: str, start, end, now=None, batched=None) -> pd.DataFrame:
+    """A ticker's bars from its batch, else fetched alone (with backoff, and the reason it
+    fails: a batch says nothing of why a ticker came back empty)."""
+    history = (batched or {}).get(ticker)
+    if history is None:
+        history = _retry_transient(ticker, partial(_fetch_history, ticker, start, end))
     if history.empty:
         raise SourceError(_no_rows(ticker, start, end))
     return _closed_sessions(ticker, _from_history(ticker, history), now)
 
 
-def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
-    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+def _download_batches(tickers: list[str], start, end) -> dict[str, pd.DataFrame]:
+    """ticker -> its bars, for the tickers that came back with bars from `yfinance.download`
+    in batches of BATCH_SIZE; a batch lost to the network leaves its tickers to be fetched
+    alone. One ticker gains nothing from a batch: {}."""
+    histories: dict[str, pd.DataFrame] = {}
+    started = None
+    for first in range(0, len(tickers) if len(tickers) > 1 else 0, BATCH_SIZE):
+        batch = tickers[first : first + BATCH_SIZE]
+        if started is not None:  # the rate limit: batches start BATCH_INTERVAL apart
+            sleep(max(0.0, BATCH_INTERVAL - (monotonic() - started)))
+        started = monotonic()
+        try:
+            label = f"a batch of {len(batch)} tickers"
+            table = _retry_transient(label, partial(_download_batch, batch, start, end))
+        except SourceError:
+            continue
+        histories.update(_batch_histories(table, batch))
+    return histories
+
+
+def _download_batch(batch: list[str], start, end) -> pd.DataFrame:
+    """yfinance.download of a batch: columns (ticker, Yahoo's name), one row per date of any."""
     yfinance = _yfinance()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return yfinance.download(
+            batch,
+            interval="1d",
+            auto_adjust=False,
+            actions=True,
+            group_by="ticker",
+            threads=BATCH_THREADS,
+            progress=False,
+            multi_level_index=True,
+            **_history_window(start, end),
+        )
+
+
+def _batch_histories(table: pd.DataFrame, batch: list[str]) -> dict[str, pd.DataFrame]:
+    """Each ticker's own rows of a batch table: the dates only other tickers traded dropped."""
+    found = {}
+    if table is None or not isinstance(table.columns, pd.MultiIndex):
+        return found
+    for ticker in set(batch) & set(table.columns.get_level_values(0)):
+        history = table[ticker].rename_axis(columns=None)
+        bars = [name for name in ("Open", "High", "Low", "Close", "Volume") if name in history]
+        history = history.dropna(how="all", subset=bars)
+        if not history.empty:
+            found[ticker] = history.fillna({"Dividends": 0.0, "Stock Splits": 0.0})
+    return found
+
+
+def _history_window(start, end) -> dict:
     window = {"period": "max"} if start is None else {"start": start.strftime("%Y-%m-%d")}
     if end is not None:
         # yfinance's end is exclusive, ours inclusive.
         window["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    return window
+
+
+def _fetch_history(ticker: str, start, end) -> pd.DataFrame:
+    """Yahoo's daily bars as yfinance returns them (tz-aware index, Yahoo's column names)."""
+    yfinance = _yfinance()
+    window = _history_window(start, end)
     try:
         with warnings.catch_warnings():
             # yfinance 1.7 calls pandas APIs that pandas 3.1 deprecates: its noise, not the user's.
@@ -451,7 +328,7 @@ def _retry_transient(ticker: str, fetch):
         attempts = retrying.statistics.get("attempt_number", RETRY_ATTEMPTS)
         raise SourceError(
             f"could not reach Yahoo for {ticker!r} in {attempts} attempts "
-            f"({type(err).__name__}: {_one_line(err)}): check the network and try again"
+            f"({type(err).__name__}: {single_line(err)}): check the network and try again"
         ) from err
     except Exception as err:  # yfinance's parsing of an unexpected answer, for this ticker only
         raise SourceError(f"yfinance failed for {ticker!r}: {type(err).__name__}: {err}") from err
@@ -473,7 +350,7 @@ def _from_history(ticker: str, history: pd.DataFrame) -> pd.DataFrame:
     dates = index.tz_localize(None) if index.tz is not None else index
     frame = history.rename(columns=CSV_NAMES).reset_index(drop=True)
     frame = frame.assign(ticker=ticker, date=dates)
-    return _canonical(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0))
+    return canonical_prices(frame.reindex(columns=list(PRICE_COLUMNS), fill_value=0.0))
 
 
 def _closed_sessions(ticker: str, prices: pd.DataFrame, now) -> pd.DataFrame:

@@ -263,8 +263,11 @@ def log_replay(forecasts: pd.DataFrame, run_id: str, settings_used: dict) -> lis
     return run_ids
 
 
-def log_evaluation(summary: pd.DataFrame, alerts: pd.DataFrame, run_id: str) -> list[str]:
-    """One MLflow run per ticker: each model's track-record metrics per window, vs naive."""
+def log_evaluation(
+    summary: pd.DataFrame, alerts: pd.DataFrame, run_id: str, intervals: pd.DataFrame | None = None
+) -> list[str]:
+    """One MLflow run per ticker: each model's track-record metrics per window, vs naive, and
+    (with `intervals`, skill.score_intervals output) its interval coverage, width and Winkler."""
     import mlflow
 
     run_ids = []
@@ -275,6 +278,8 @@ def log_evaluation(summary: pd.DataFrame, alerts: pd.DataFrame, run_id: str) -> 
                 value = getattr(row, name)
                 if pd.notna(value):
                     metrics[f"{row.model}_{name}_{row.window}"] = float(value)
+        if intervals is not None:
+            metrics.update(interval_metrics(intervals[intervals["ticker"] == ticker]))
         tags = {
             TAG_RUN: run_id,
             TAG_TICKER: ticker,
@@ -285,6 +290,17 @@ def log_evaluation(summary: pd.DataFrame, alerts: pd.DataFrame, run_id: str) -> 
             mlflow.log_metrics(metrics)
             run_ids.append(run.info.run_id)
     return run_ids
+
+
+def interval_metrics(intervals: pd.DataFrame) -> dict[str, float]:
+    """`<model>_interval_<metric>` of one ticker's interval scores, NaN dropped."""
+    names = ("coverage", "coverage_20", "coverage_60", "width_pct", "winkler_pct")
+    return {
+        f"{row['model']}_interval_{name}": float(row[name])
+        for _, row in intervals.iterrows()
+        for name in names
+        if pd.notna(row[name])
+    }
 
 
 def search_runs(settings: Settings, stage: str, max_results: int = 5000) -> pd.DataFrame:

@@ -84,7 +84,7 @@ def test_predictions_and_evaluations_page(client):
     ).json()
     dates = {row["target_date"] for row in window["items"]}
     assert dates and min(dates) >= "2013-02-01" and max(dates) <= "2013-02-28"
-    assert {row["model"] for row in window["items"]} == {"naive", "ridge", "xgboost"}
+    assert {row["model"] for row in window["items"]} == {"blend", "naive", "ridge", "xgboost"}
 
 
 @pytest.mark.pipeline
@@ -207,6 +207,22 @@ def test_health_names_the_newest_run_even_unfinished(filled):
     assert body["last_run"]["run_id"] == "weekly-20240104T000000Z-dddd"
     assert body["last_run"]["finished_at"] is None
     assert body["last_successful_run"]["run_id"] == "demo-20240101T000000Z-aaaa"
+
+
+@pytest.mark.parametrize(
+    ("path", "row"), [("/predictions", "Prediction"), ("/evaluations", "Evaluation")]
+)
+def test_both_lists_answer_one_page_shape_named_after_their_rows(filled, path, row):
+    """One generic page model; the OpenAPI document still names each page after its rows."""
+    body = filled.get(f"{path}/AAPL?limit=2&offset=1").json()
+    assert list(body) == ["ticker", "total", "limit", "offset", "items"]
+    assert (body["ticker"], body["limit"], body["offset"], len(body["items"])) == ("AAPL", 2, 1, 2)
+    assert body["total"] > 2
+    schemas = filled.get("/openapi.json").json()["components"]["schemas"]
+    page = schemas[f"{row}Page"]
+    assert page["required"] == list(body)
+    assert page["properties"]["items"]["items"] == {"$ref": f"#/components/schemas/{row}"}
+    assert not [name for name in schemas if name.startswith("Page")]
 
 
 def test_filled_database_generated_requests(filled_url):

@@ -21,7 +21,7 @@ def test_replay_never_sees_the_future():
     after, _ = replay(make_features(perturb_after(prices, cut)), params_at, start, end, SMALL)
     assert not failures
     known = before["as_of_date"] <= cut
-    assert known.sum() == 2 * 15 * 3 and (~known).any()
+    assert known.sum() == 2 * 15 * 4 and (~known).any()
     pd.testing.assert_frame_equal(before[known], after[known])
     assert not before[~known].equals(after[~known])
     assert (before["trained_as_of"] <= before["as_of_date"]).all()
@@ -50,3 +50,6 @@ def test_summarize_replay_counts_retrains_and_naive_share():
     assert summary.loc["AAA", "retrains"] == 3
     served = summary.filter(like="served_").loc["AAA"]
     assert abs(served.sum() - 1) < 1e-9
+    assert 0 <= summary.loc["AAA", "naive_weight"] <= 1
+    shares = forecasts.groupby("as_of_date")["served_weight"].sum()  # the blend's is NaN
+    assert (abs(shares - 1) < 1e-9).all()

@@ -9,6 +9,7 @@ from test_plots import make_frames
 
 from stockcast import config, dashboard, dashboard_app, leaderboard, store
 from stockcast.config import NOTEBOOKS_DIR
+from stockcast.dashboard_live import PLOTLY_MIME
 
 
 def test_headline_is_the_newest_champion_forecast_with_its_as_of_close():
@@ -59,6 +60,8 @@ def test_track_record_caption_says_how_often_naive_was_served():
     _, evals = make_frames(12)
     caption = dashboard.track_record_caption(evals, window=4)
     assert "naive was served 50% of the days" in caption
+    width = np.mean([3 / close for close in (108, 109, 110, 111)]) * 100  # all inside
+    assert f"mean width {width:.2f} % and Winkler score {width:.2f} % of the close" in caption
     assert "Too few" in dashboard.track_record_caption(evals.head(4), window=4)
 
 
@@ -225,7 +228,7 @@ def test_snapshot_view_shows_every_tickers_stored_forecast(pipeline, monkeypatch
         assert "(champion)" in view.leaderboard(ticker)
     for show in ("controls", "headline", "prices", "track_record", "leaderboard", "runs"):
         getattr(view, f"show_{show}")()
-    figures = [o for o in shown if isinstance(o, dict) and dashboard_app.PLOTLY_MIME in o]
+    figures = [o for o in shown if isinstance(o, dict) and PLOTLY_MIME in o]
     assert len(figures) == 2 * len(view.tickers)  # a price and a track-record figure each
 
 

@@ -12,6 +12,7 @@ from stockcast.features import (
     make_features,
     make_label,
 )
+from stockcast.volatility import SCALE_COLUMNS, compute_scales
 
 
 def assert_same(left: pd.DataFrame, right: pd.DataFrame) -> None:
@@ -54,8 +55,8 @@ def test_label_keeps_the_input_row_order():
 
 def test_make_features_columns_and_warm_up():
     features = make_features(make_panel(("AAA", "BBB"), n=150))
-    expected = ["ticker", "date", "close", "adj_close", "warm_up", *FEATURE_COLUMNS, "label"]
-    assert list(features.columns) == expected
+    expected = ["ticker", "date", "close", "adj_close", "warm_up", *FEATURE_COLUMNS]
+    assert list(features.columns) == [*expected, *SCALE_COLUMNS, "label"]
     for _, rows in features.groupby("ticker"):
         assert rows["warm_up"].sum() == WARMUP_SESSIONS
         assert rows.loc[rows["warm_up"], list(FEATURE_COLUMNS)].isna().all().all()
@@ -69,7 +70,7 @@ def test_features_at_and_before_t_ignore_every_later_row(cut):
     before = make_features(prices)
     after = make_features(perturb_after(prices, t))
     known = before["date"] <= t
-    for column in FEATURE_COLUMNS:
+    for column in (*FEATURE_COLUMNS, *SCALE_COLUMNS):
         assert_same(before.loc[known, [column]], after.loc[known, [column]])
     # The label of row t is the return t -> t+1 (known at t+1); every earlier label is fixed.
     earlier = before["date"] < t
@@ -81,8 +82,29 @@ def test_features_at_and_before_t_ignore_every_later_row(cut):
 def test_features_are_identical_with_or_without_a_split():
     plain = make_features(make_prices(200, seed=3))
     split = make_features(make_prices(200, seed=3, split_at=120))
-    columns = [*FEATURE_COLUMNS, "label"]
+    columns = [*FEATURE_COLUMNS, *SCALE_COLUMNS, "label"]
     pd.testing.assert_frame_equal(plain[columns], split[columns], rtol=1e-9)
+
+
+def test_range_volatility_estimators_on_known_bars():
+    """Bars with a constant 2 % high-low range and an open-to-close move of 1 %: Parkinson
+    sees the range alone, Garman-Klass discounts the drift, Yang-Zhang adds the overnight gaps."""
+    n, step = 30, 0.01
+    close = np.exp(step * np.arange(n))
+    bars = pd.DataFrame(
+        {"adj_open": close * np.exp(-step), "adj_close": close,
+         "adj_high": close * np.exp(0.005), "adj_low": close * np.exp(-0.015)}
+    )  # fmt: skip
+    scales = compute_scales(bars)
+    assert scales.iloc[:19].isna().all().all()  # the window holds 20 sessions, today included
+    last = scales.iloc[-1]
+    assert last["vol_park_20d"] == pytest.approx(0.02 / np.sqrt(4 * np.log(2)))
+    gk = np.sqrt(0.5 * 0.02**2 - (2 * np.log(2) - 1) * step**2)
+    assert last["vol_gk_20d"] == pytest.approx(gk)
+    # No overnight gap and a constant open-to-close move: only Rogers-Satchell remains.
+    rs = 0.005 * 0.015 + 0.015 * 0.005
+    k = 0.34 / (1.34 + 21 / 19)
+    assert last["vol_yz_20d"] == pytest.approx(np.sqrt((1 - k) * rs))
 
 
 def test_constant_prices_give_finite_neutral_features():

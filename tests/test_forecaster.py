@@ -1,12 +1,20 @@
 """forecaster.py: the shared walk-forward folds, conformal bounds, IntervalForecaster."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 from synthetic import make_prices
 
+from stockcast.errors import BadInput
 from stockcast.features import FEATURE_COLUMNS, make_features
-from stockcast.forecaster import IntervalForecaster, conformal_bounds, time_folds, walk_forward
+from stockcast.forecaster import (
+    IntervalForecaster,
+    conformal_bounds,
+    scale_of,
+    time_folds,
+    walk_forward,
+)
 from stockcast.models import NaiveForecast, make_model
 
 
@@ -92,3 +100,42 @@ def test_interval_forecaster_leaves_its_estimator_unfitted(walk_features):
     fitted = IntervalForecaster(naive).fit(X, y, y)
     assert not hasattr(naive, "n_features_in_") and fitted.estimator_ is not naive
     assert (fitted.predict(X)["pred_return"] == 0).all()
+
+
+def test_normalized_intervals_follow_the_volatility_regime():
+    """Calm and stormy sessions (a known volatility): split conformal's constant band over-covers
+    the calm and under-covers the storm; scaled by the volatility forecast, both near nominal."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    sigma = np.where(rng.random(n) < 0.5, 0.005, 0.03)
+    residuals = sigma * rng.standard_t(5, n)
+    calibration, test = slice(0, 500), slice(500, n)
+    X = pd.DataFrame({"x": np.zeros(n), "vol": sigma})
+    y = pd.Series(residuals)
+    split = IntervalForecaster(NaiveForecast()).fit(X[calibration], y[calibration], y[calibration])
+    scaled = IntervalForecaster(NaiveForecast(), scale_column="vol").fit(
+        X[["x"]][calibration], y[calibration], y[calibration], X["vol"][calibration]
+    )
+    assert scaled.feature_names_ == ["x"]  # the scale need not be a model input
+    calm = sigma[test] < 0.01
+    for forecaster, calm_range, storm_range in (
+        (split, (0.99, 1.0), (0.0, 0.85)),
+        (scaled, (0.87, 0.93), (0.87, 0.93)),
+    ):
+        band = forecaster.predict(X[test])
+        inside = (band["lower_return"] <= y[test]) & (y[test] <= band["upper_return"])
+        assert calm_range[0] <= inside[calm].mean() <= calm_range[1]
+        assert storm_range[0] <= inside[~calm].mean() <= storm_range[1]
+    with pytest.raises(ValueError, match="one scale per residual"):
+        IntervalForecaster(NaiveForecast(), scale_column="vol").fit(X, y, y)
+
+
+def test_a_zero_scale_gives_a_finite_band_and_an_unknown_method_one_line():
+    X = pd.DataFrame({"x": np.zeros(30), "vol": 0.0})
+    fitted = IntervalForecaster(NaiveForecast(), scale_column="vol").fit(
+        X, X["x"], X["x"], X["vol"]
+    )
+    assert (fitted.predict(X)[["lower_return", "upper_return"]] == 0).all().all()
+    assert scale_of("split") is None and scale_of("garman_klass") == "vol_gk_20d"
+    with pytest.raises(BadInput, match="interval_method 'garch' is unknown: use one of split"):
+        scale_of("garch")

@@ -11,6 +11,7 @@ from api_data import _evaluations, _predictions
 from synthetic import make_prices
 
 from stockcast import config, dashboard, dashboard_app, evaluate, overview, store
+from stockcast.dashboard_live import PLOTLY_MIME
 from stockcast.store import schema
 from stockcast.store.rows import to_records, utc_now
 
@@ -91,7 +92,7 @@ def test_the_snapshot_of_500_tickers_lists_all_and_charts_a_bounded_few(tmp_path
 
     charted = view.charted()
     assert len(charted) == 5 and charted[0] == worst
-    figures = [o for o in shown if isinstance(o, dict) and dashboard_app.PLOTLY_MIME in o]
+    figures = [o for o in shown if isinstance(o, dict) and PLOTLY_MIME in o]
     assert len(figures) == 2 * 5
     page = "".join(getattr(o, "data", "") for o in shown if not isinstance(o, dict))
     assert page.count("<tr><td>S") == 500 + 5  # the overview's rows, the charted headlines

@@ -44,8 +44,11 @@ def test_valid_settings_pass_and_ints_are_accepted_as_floats():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"tickers": 5}, "p.yaml: tickers must be a list of symbols, not 5"),
-        ({"tickers": ["AAPL", 5]}, "p.yaml: tickers must be a list of symbols, not ['AAPL', 5]"),
+        ({"tickers": 5}, "p.yaml: tickers must be a list of symbols or a universe, not 5"),
+        (
+            {"tickers": ["AAPL", 5]},
+            "p.yaml: tickers must be a list of symbols or a universe, not ['AAPL', 5]",
+        ),
         ({"tickers": ["A B"]}, "p.yaml: tickers: ticker 'A B' is not a valid symbol"),
         ({"source": "yahoo"}, "p.yaml: source must be one of sample, csv, yfinance, not 'yahoo'"),
         ({"ingest": [1, 2]}, "p.yaml: ingest must be a mapping of settings, not a list"),
@@ -68,7 +71,16 @@ def test_valid_settings_pass_and_ints_are_accepted_as_floats():
         ),
         ({"ingest": {"overlap_dayz": 3}}, "ingest.overlap_dayz is not a setting: use overlap_days"),
         ({"features": {"window": 3}}, "p.yaml: features.window is not a setting: features takes"),
-        ({"trian": {}}, "p.yaml: trian is not a section: use source, tickers, demo, ingest, train"),
+        (
+            {"trian": {}},
+            "p.yaml: trian is not a section: use source, tickers, executor, workers, demo, ingest",
+        ),
+        (
+            {"executor": "threads"},
+            "p.yaml: executor must be one of serial, processes, dask, not 'threads'",
+        ),
+        ({"workers": 0}, "p.yaml: workers must be a whole number >= 1 (or empty: one per core)"),
+        ({"workers": True}, "p.yaml: workers must be a whole number >= 1"),
         (
             {"train": {"serve_rule": {"min_share": 1}}},
             "train.serve_rule.min_share is not a setting",

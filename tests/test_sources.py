@@ -517,8 +517,9 @@ def test_yfinance_rate_limit_is_retried_then_fails_alone(fake):
     assert result.failures == {
         "MSFT": "Yahoo rate-limited 'MSFT' (HTTP 429) on all 3 attempts: try again later"
     }
-    # yfinance itself re-sends a 429 once with its other cookie strategy: two requests an attempt.
-    assert sum(symbol == "MSFT" for symbol, _ in fake.chart_requests) == 3 * 2
+    # yfinance itself re-sends a 429 once with its other cookie strategy: two requests an attempt,
+    # one in the batch, then three alone.
+    assert sum(symbol == "MSFT" for symbol, _ in fake.chart_requests) == (1 + 3) * 2
     assert set(result.prices["ticker"]) == {"AAPL"}
 
 
@@ -534,6 +535,35 @@ def test_yfinance_network_error_is_retried_then_fails_alone(fake):
     result = fetch_yahoo(["MSFT"])
     assert result.failures["MSFT"].startswith("could not reach Yahoo for 'MSFT' in 3 attempts")
     assert sum(symbol == "MSFT" for symbol, _ in fake.chart_requests) == 3
+
+
+def test_yfinance_batches_give_each_ticker_what_it_gets_alone(fake, monkeypatch):
+    from yfinance.data import YfData
+
+    days = pd.bdate_range("2024-03-04", "2024-03-15")
+    fake.serve("AAPL", yahoo.make_bars(days), dividends={"2024-03-08": 0.24})
+    fake.serve("VOD.L", yahoo.make_bars(days[2:], first_close=70.0), tz="Europe/London")
+    fake.serve("MSFT", yahoo.make_bars(days[:-3], seed=2), splits={"2024-03-06": "2:1"})
+    alone = [fetch_yahoo([ticker]) for ticker in ("AAPL", "VOD.L", "MSFT", "NOSUCH")]
+    batches, pauses = [], []
+    download = sources._download_batch
+    monkeypatch.setattr(
+        sources, "_download_batch", lambda b, *a: batches.append(b) or download(b, *a)
+    )
+    monkeypatch.setattr(sources, "sleep", pauses.append)
+    monkeypatch.setattr(sources, "BATCH_SIZE", 3)
+    alone_requests = pd.Series([symbol for symbol, _ in fake.chart_requests]).value_counts()
+    fake.chart_requests.clear()
+    YfData.cache_get.cache_clear()  # yfinance memoises past windows: ask Yahoo again
+    together = fetch_yahoo(["AAPL", "VOD.L", "MSFT", "NOSUCH"])
+    assert batches == [["AAPL", "VOD.L", "MSFT"], ["NOSUCH"]]
+    assert len(pauses) == 1 and 0 < pauses[0] <= sources.BATCH_INTERVAL  # the rate limit
+    expected = pd.concat([result.prices for result in alone]).sort_values(["ticker", "date"])
+    pd.testing.assert_frame_equal(together.prices, expected.reset_index(drop=True))
+    assert together.failures == alone[3].failures  # the unknown symbol fails alone, its reason
+    requests = pd.Series([symbol for symbol, _ in fake.chart_requests]).value_counts()
+    served = ["AAPL", "VOD.L", "MSFT"]  # no second try for a ticker its batch served
+    assert requests[served].tolist() == alone_requests[served].tolist()
 
 
 def test_yfinance_needs_tickers_and_known_suffixes(fake):

@@ -109,17 +109,25 @@ def test_on_random_walks_the_serve_rule_keeps_naive():
     assert champions.count("naive") >= 5
 
 
-def test_a_real_signal_replaces_naive():
-    trained = fit_ticker(make_features(make_prices(500, seed=0, phi=0.5)), FAST)
+def test_a_real_signal_is_served_by_the_blend_or_replaces_naive():
+    features = make_features(make_prices(500, seed=0, phi=0.5))
+    trained = fit_ticker(features, FAST)
+    assert trained.champion == "blend", trained.reason
+    weights = trained.scores.set_index("model")["weight"]
+    assert 0.5 < 1 - weights["naive"] <= 1 and weights.sum() == pytest.approx(1.0)
+    assert np.isnan(weights["blend"])  # the blend is the combination, not a part of it
+    switch = TrainSettings(serve_rule={"method": "both"})
+    trained = fit_ticker(features, FAST, switch)
     assert trained.champion in ("ridge", "xgboost"), trained.reason
+    assert "blend" not in trained.forecasters
 
 
 def test_fit_ticker_scores_selects_and_fits_every_candidate(walk_features):
     trained = fit_ticker(walk_features, FAST, SMALL)
     assert trained.as_of_date == walk_features["date"].iloc[-1]
-    assert set(trained.forecasters) == {"naive", "ridge", "xgboost"}
+    assert set(trained.forecasters) == {"naive", "ridge", "xgboost", "blend"}
     assert trained.n_train == 300 and not trained.naive_only
-    assert list(trained.scores["model"]) == ["naive", "ridge", "xgboost"]
+    assert list(trained.scores["model"]) == ["naive", "ridge", "xgboost", "blend"]
     assert trained.champion in trained.forecasters and trained.reason
     for forecaster in trained.forecasters.values():
         lower, upper = forecaster.bounds_
@@ -160,7 +168,7 @@ def test_constant_prices_still_forecast_finite_values():
     features = make_features(make_prices(420, constant=True))
     trained = fit_ticker(features, FAST)
     forecast = forecast_next(trained, features.iloc[-1])
-    assert trained.champion == "naive" and len(forecast) == 3
+    assert trained.champion == "naive" and len(forecast) == 4
     assert np.isfinite(forecast[["pred_return", "lower_return", "upper_return"]]).all().all()
 
 
@@ -175,8 +183,25 @@ def test_fit_tickers_records_failures_and_forecasts_the_rest():
     trained, failures = fit_tickers(features, {**bad, "AAA": FAST}, SMALL)
     assert list(trained) == ["AAA"] and "not_a_param" in failures["BBB"]
     forecasts = forecast_tickers(trained, features)
-    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 3
+    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 4
 
 
 def test_make_model_is_what_fit_ticker_uses():
     assert isinstance(make_model("naive"), NaiveForecast)
+
+
+@pytest.mark.parametrize(
+    "method", ["split", "garman_klass", "parkinson", "yang_zhang", "close_to_close"]
+)
+def test_every_interval_method_trains_and_forecasts(walk_features, method):
+    """close_to_close scales by vol_20d, a model feature too: both uses must coexist."""
+    settings = TrainSettings(
+        n_splits=3, train_window=300, min_train_rows=150, interval_method=method
+    )
+    trained = fit_ticker(walk_features, {**FAST, "xgboost": {"n_estimators": 5}}, settings)
+    forecast = forecast_next(trained, walk_features.iloc[-3:])
+    assert (forecast["lower_return"] < forecast["pred_return"]).all()
+    assert (forecast["pred_return"] < forecast["upper_return"]).all()
+    widths = (forecast["upper_return"] - forecast["lower_return"]).round(12)
+    per_model = widths.groupby(forecast["model"]).nunique()
+    assert (per_model == 1).all() == (method == "split")  # only split keeps a constant width

@@ -21,6 +21,7 @@ def _as_date(value) -> date | None:
 
 
 def start_run(engine: Engine, run_id: str, kind: str, as_of, report_dir: str) -> None:
+    """Record the run as `running` from now, with the folder its reports go to."""
     record = {
         "run_id": run_id,
         "kind": kind,
@@ -35,6 +36,7 @@ def start_run(engine: Engine, run_id: str, kind: str, as_of, report_dir: str) ->
 
 
 def finish_run(engine: Engine, run_id: str, status: str, as_of: date | None = None) -> None:
+    """Close the run with its final status (and the as-of date it settled on, when given)."""
     values = {"status": status, "finished_at": utc_now()}
     if as_of is not None:
         values["as_of_date"] = _as_date(as_of)

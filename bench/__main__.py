@@ -1,0 +1,171 @@
+"""`make bench`: wall time and peak memory per stage and per ticker, written to `bench.json`.
+
+Three measurements, each in a fresh outputs folder so nothing is cached:
+- `demo`: the offline demo (`python -m runner demo`, 4 sample tickers), stage by stage;
+- `synthetic`: a SYNTHETIC universe of 50 tickers (real daily returns of the sample,
+  block-resampled onto made-up symbols SYN01..SYN50 and written as Yahoo CSV exports) through
+  the weekly chain, plus each ticker's feature and training cost measured in-process;
+- `backfill`: a 750-session backfill of two tickers (AAPL, MSFT from the sample).
+`--only demo` measures just the demo (a few minutes): the before/after figure of a change.
+Sections not measured keep their previous figures in `bench.json`, each stamped with its
+commit and time. Peak memory is the largest resident set of the runner and its kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.chains import backfill_quality, run_chain
+from bench.synthetic import (
+    SYNTHETIC_LABEL,
+    as_long_prices,
+    make_synthetic_universe,
+    measure_tickers,
+    summarize,
+    write_csvs,
+)
+from runner.runs import git_commit
+from stockcast.config import load_settings
+
+PARTS = ("demo", "synthetic", "backfill")
+BACKFILL_KEY = "backfill_750_sessions_2_tickers"
+
+
+def measure_demo(scratch: Path) -> dict:
+    return run_chain(["demo"], scratch / "demo")
+
+
+def measure_synthetic(scratch: Path, sample, n_tickers: int, n_sessions: int) -> dict:
+    universe = make_synthetic_universe(sample, n_tickers, n_sessions)
+    csv_dir = write_csvs(universe, scratch / "synthetic_csv")
+    chain = run_chain(["weekly", "--source", "csv", "--csv-dir", str(csv_dir)], scratch / "synth")
+    per_ticker = measure_tickers(as_long_prices(universe))
+    return {
+        "label": SYNTHETIC_LABEL,
+        "tickers": n_tickers,
+        "sessions": n_sessions,
+        "chain": chain,
+        "per_ticker": per_ticker,
+        "per_ticker_summary": summarize(per_ticker),
+    }
+
+
+def measure_backfill(scratch: Path, sample) -> dict:
+    dates = sample.loc[sample["ticker"] == "AAPL", "date"]
+    start, end = dates.iloc[-751].date().isoformat(), dates.iloc[-2].date().isoformat()
+    args = ["backfill", "--tickers", "AAPL,MSFT", "--start", start, "--end", end]
+    backfill = run_chain(args, scratch / "backfill")
+    backfill["quality"] = backfill_quality(scratch / "backfill")
+    return backfill
+
+
+def run_bench(parts: list[str], n_tickers: int, n_sessions: int) -> dict:
+    """The measured sections, each stamped with when and on which commit it was measured."""
+    from stockcast import sources
+
+    sample = sources.fetch_prices("sample", None).prices
+    stamp = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+    }
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
+        scratch = Path(scratch)
+        if "demo" in parts:
+            report["demo"] = {**stamp, **measure_demo(scratch)}
+        if "synthetic" in parts:
+            synthetic = measure_synthetic(scratch, sample, n_tickers, n_sessions)
+            report["synthetic"] = {**stamp, **synthetic}
+        if "backfill" in parts:
+            report[BACKFILL_KEY] = {**stamp, **measure_backfill(scratch, sample)}
+    return report
+
+
+def merge(previous: dict, measured: dict) -> dict:
+    """The new sections over the previous report's, with this machine's description."""
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    return {**previous, **measured, "generated_at": generated, "machine": machine}
+
+
+def to_markdown(bench: dict) -> str:
+    """The README's table of the latest figures (the sections the report holds)."""
+    lines = ["| run | stage | seconds | peak RSS (MB) |", "|---|---|---:|---:|"]
+    chains = []
+    if "demo" in bench:
+        chains.append(("demo (4 sample tickers)", bench["demo"]))
+    if "synthetic" in bench:
+        synthetic = bench["synthetic"]
+        chains.append((f"weekly, {synthetic['tickers']} synthetic tickers", synthetic["chain"]))
+    if BACKFILL_KEY in bench:
+        chains.append(("backfill, 750 sessions x 2 tickers", bench[BACKFILL_KEY]))
+    for name, chain in chains:
+        if "startup_seconds" in chain:  # imports, settings, lock: before the first stage
+            lines.append(f"| {name} | (start-up) | {chain['startup_seconds']} | |")
+        for stage in chain["stages"]:
+            lines.append(
+                f"| {name} | {stage['stage']} | {stage['seconds']} | {stage['peak_rss_mb']} |"
+            )
+        if "closing_seconds" in chain:  # MLflow artifacts, the runs index: after the last one
+            lines.append(f"| {name} | (closing) | {chain['closing_seconds']} | |")
+        lines.append(
+            f"| {name} | **whole run** | **{chain['wall_seconds']}** | **{chain['peak_rss_mb']}** |"
+        )
+    if "synthetic" in bench:
+        per = bench["synthetic"]["per_ticker_summary"]
+        lines.append("")
+        lines.append(
+            f"Per synthetic ticker (in-process): features median {per['features_s']['median']}"
+            f" s, training median {per['train_s']['median']} s (p90 {per['train_s']['p90']}"
+            f" s), peak Python allocations median {per['peak_python_mb']['median']} MB."
+        )
+    return "\n".join(lines)
+
+
+def parse_parts(text: str) -> list[str]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(
+            f"unknown part {', '.join(unknown) or '(none)'}: choose from {', '.join(PARTS)}"
+        )
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--only", type=parse_parts, default=list(PARTS), help="comma-separated: " + ",".join(PARTS)
+    )
+    parser.add_argument("--tickers", type=int, default=50, help="synthetic universe size")
+    parser.add_argument("--sessions", type=int, default=1500, help="sessions per synthetic ticker")
+    args = parser.parse_args(argv)
+    measured = run_bench(args.only, args.tickers, args.sessions)
+    target = load_settings().bench_path
+    previous = json.loads(target.read_text()) if target.is_file() else {}
+    bench = merge(previous, measured)
+    target.write_text(json.dumps(bench, indent=2))
+    print(to_markdown(bench))
+    if "demo" in measured:
+        demo = measured["demo"]
+        print(f"\ndemo wall time: {demo['wall_seconds']} s (commit {demo['git_commit']})")
+    print(f"\nwritten to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
