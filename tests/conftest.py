@@ -77,6 +77,20 @@ def db_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def mlflow_uris_left_as_found():
+    """`mlflow.set_tracking_uri` also sets MLFLOW_TRACKING_URI in os.environ: a module that points
+    MLflow at its own store must not point every later module, and their subprocesses, there."""
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    found = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in found.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def sample_prices():
     from stockcast import sources

@@ -189,11 +189,11 @@ def test_served_dashboard_shows_and_switches_tickers(pipeline, browser, served, 
     seconds = time.monotonic() - started
     assert seconds < PAGE_BUDGET, f"the page took {seconds:.0f} s"
     print(f"served page: headline and figures after {seconds:.1f} s")
-    assert page.locator(".widget-dropdown select").input_value() == first
+    assert page.get_by_label("Ticker").input_value() == first
     page.get_by_text(f"{first}: last train as of").wait_for(timeout=wait)  # from MLflow
     screenshot(page, tmp_path / "dashboard-first-ticker.png")
 
-    page.locator(".widget-dropdown select").select_option(second)
+    page.get_by_label("Ticker").select_option(second)
     headline = page.locator(f'.sc-headline[data-ticker="{second}"]')
     headline.wait_for(timeout=30_000)
     page.locator(".widget-output .gtitle", has_text=f"{second}: close").wait_for(timeout=30_000)
