@@ -1,17 +1,15 @@
 """volatility.py: the GARCH(1,1)-t reference interval covers near nominal and never looks ahead.
 (The range-based scales are tested with the features they belong to, in test_features.py.)"""
 
-import numpy as np
 import pandas as pd
-from arch import arch_model
-from arch.univariate import StudentsT
+from arch.univariate import GARCH, StudentsT, ZeroMean
 
 from stockcast.volatility import garch_t_bounds
 
 
 def simulated_returns(n=1300, seed=0) -> pd.Series:
     """Returns from a GARCH(1,1) with Student-t(6) shocks (percent scale / 100)."""
-    model = arch_model(None, mean="Zero", vol="GARCH", dist=StudentsT(seed=seed))
+    model = ZeroMean(None, volatility=GARCH(), distribution=StudentsT(seed=seed))
     simulated = model.simulate([0.02, 0.08, 0.9, 6.0], n, burn=500)
     days = pd.bdate_range("2005-01-03", periods=n)
     return pd.Series(simulated["data"].to_numpy() / 100, index=days)
