@@ -20,6 +20,10 @@ def test_none_keeps_the_default_and_given_values_win():
         ({"retrain_every": 0}, "retrain_every 0 must be at least 1"),
         ({"candidates": ["ridge"]}, "must include naive"),
         ({"window": 3}, "['window'] are not train settings"),
+        ({"interval_method": "garch"}, "interval_method 'garch' is unknown: use one of split"),
+        ({"serve_rule": {"method": "vibes"}}, "serve rule method 'vibes' is unknown"),
+        ({"serve_rule": {"shrinkage": -1}}, "serve_rule shrinkage -1 must be a number >= 0"),
+        ({"serve_rule": {"alpha": 1}}, "serve_rule keys ['alpha'] are unknown"),
     ],
 )
 def test_bad_train_settings_are_refused_in_one_line(given, message):
@@ -31,3 +35,5 @@ def test_examples_are_plain_values_of_the_defaults():
     examples = setting_examples()
     assert examples["candidates"] == ["naive", "ridge", "xgboost"]
     assert examples["interval_level"] == 0.9 and examples["test_size"] is None
+    assert examples["interval_method"] == "garman_klass"
+    assert examples["serve_rule"]["method"] == "blend"

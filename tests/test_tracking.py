@@ -92,3 +92,18 @@ def test_a_tracking_failure_fails_its_ticker_alone(mlflow_settings, monkeypatch)
 def test_requirements_are_pinned():
     pinned = dict(r.split("==") for r in tracking.requirements())
     assert {"scikit-learn", "xgboost-cpu", "pandas", "mlflow"} <= set(pinned)
+
+
+def test_a_served_blend_is_registered_and_reproduced(mlflow_settings):
+    """AR(1) returns: the blend is served; the registry's champion is that blend, and it gives
+    back the stored forecast, interval included, from the feature row alone."""
+    features = make_features(make_prices(400, "BLD", seed=0, phi=0.5))
+    trained = fit_ticker(features, FAST, SMALL)
+    assert trained.champion == "blend", trained.reason
+    logged = tracking.register_champion(tracking.log_training(trained, FAST, "run-blend", {}))
+    handed = forecast_tickers({"BLD": trained}, features, {"BLD": logged.version})
+    served = handed[handed["is_champion"]].reset_index(drop=True)
+    assert served["model"].tolist() == ["blend"]
+    again = _reproduce("models:/stockcast-BLD@champion", features.iloc[[-1]])
+    columns = ["pred_return", "lower_return", "upper_return"]
+    pd.testing.assert_frame_equal(again[columns], served[columns], check_dtype=False)
