@@ -44,6 +44,12 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page (at 
 Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 
 
+TICKER_ERRORS = {  # what a route taking a ticker and dates may answer besides 200
+    404: {"description": "unknown ticker"},
+    422: {"description": "malformed ticker or date"},
+}
+
+
 def _records(frame) -> list[dict]:
     """Frame rows as JSON-ready dicts: dates as dates, NaN and NaT as None."""
     records = []
@@ -207,10 +213,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
     @app.get(
         "/predictions/{ticker}",
         response_model=PredictionPage,
-        responses={
-            404: {"description": "unknown ticker"},
-            422: {"description": "malformed ticker or date"},
-        },
+        responses=TICKER_ERRORS,
     )
     def predictions(
         ticker: TickerPath,
@@ -227,10 +230,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
     @app.get(
         "/evaluations/{ticker}",
         response_model=EvaluationPage,
-        responses={
-            404: {"description": "unknown ticker"},
-            422: {"description": "malformed ticker or date"},
-        },
+        responses=TICKER_ERRORS,
     )
     def evaluations(
         ticker: TickerPath,
