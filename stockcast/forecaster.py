@@ -115,6 +115,12 @@ class IntervalForecaster(BaseEstimator):
         self.feature_names_ = list(X.columns)  # the scale may be a feature too (close_to_close)
         return self
 
+    @property
+    def input_columns_(self) -> list[str]:
+        """The columns `predict` reads: the features, then the scale column if not one of them."""
+        extra = [self.scale_column] if self.scale_column not in (None, *self.feature_names_) else []
+        return [*self.feature_names_, *extra]
+
     def predict(self, X) -> pd.DataFrame:
         y_pred = self.estimator_.predict(X[self.feature_names_].astype(float))
         scale = 1.0 if self.scale_column is None else floor_scale(X[self.scale_column])

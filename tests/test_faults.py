@@ -268,8 +268,9 @@ def test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written(rate_limited
         f"Yahoo rate-limited 'MSFT' (HTTP 429) on all {sources.RETRY_ATTEMPTS} attempts: "
         "try again later"
     )
-    # yfinance re-sends a 429 once with its other cookie strategy: two requests an attempt.
-    assert chart_requests(fake).count("MSFT") == 2 * sources.RETRY_ATTEMPTS
+    # yfinance re-sends a 429 once with its other cookie strategy: two requests an attempt, the
+    # batch's download first, then every attempt of the ticker alone.
+    assert chart_requests(fake).count("MSFT") == 2 * (1 + sources.RETRY_ATTEMPTS)
     items = read_table(pg_url, "run_item", ["ticker", "stage"])
     assert items.loc[items["ticker"] == "MSFT", ["stage", "status", "error"]].values.tolist() == [
         ["ingest", "failed", reason]

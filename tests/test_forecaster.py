@@ -117,6 +117,7 @@ def test_normalized_intervals_follow_the_volatility_regime():
         X[["x"]][calibration], y[calibration], y[calibration], X["vol"][calibration]
     )
     assert scaled.feature_names_ == ["x"]  # the scale need not be a model input
+    assert scaled.input_columns_ == ["x", "vol"] and split.input_columns_ == split.feature_names_
     calm = sigma[test] < 0.01
     for forecaster, calm_range, storm_range in (
         (split, (0.99, 1.0), (0.0, 0.85)),

@@ -385,7 +385,7 @@ def test_mlflow_holds_the_champion_and_serves_it_through_its_artifact_proxy(stac
         location, dst_path=str(tmp_path), tracking_uri=server
     )
     model = mlflow.pyfunc.load_model(downloaded)
-    columns = model.unwrap_python_model().forecaster.feature_names_
+    columns = model.unwrap_python_model().forecaster.input_columns_
     forecast = model.predict(pd.DataFrame([[0.0] * len(columns)], columns=columns))
     assert list(forecast.columns) == ["pred_return", "lower_return", "upper_return"]
 
