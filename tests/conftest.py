@@ -252,3 +252,13 @@ def pytest_collection_modifyitems(session, config, items):
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
     ordered = sorted(modules.values(), key=_module_rank)  # stable: file order within a rank
     items[:] = [item for module in ordered for item in module]
+
+
+@pytest.fixture(scope="module")
+def walk_features():
+    """500 sessions of one synthetic ticker's features, shared by the train and forecaster tests."""
+    from synthetic import make_prices
+
+    from stockcast.features import make_features
+
+    return make_features(make_prices(500, "AAA", seed=11))

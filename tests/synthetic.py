@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stockcast.calendar import sessions
+from stockcast.features import FEATURE_COLUMNS
 
 START = "2005-01-03"
 
@@ -82,3 +83,9 @@ def perturb_after(prices: pd.DataFrame, day, seed: int = 99) -> pd.DataFrame:
         changed.loc[later, column] = changed.loc[later, column] * factor
     changed.loc[later, "volume"] = changed.loc[later, "volume"] * rng.uniform(0.1, 10, later.sum())
     return changed
+
+
+def labelled(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """(X, y) by date: the post-warm-up rows whose label is known, as training sees them."""
+    rows = features[~features["warm_up"] & features["label"].notna()]
+    return rows.set_index("date")[list(FEATURE_COLUMNS)], rows.set_index("date")["label"]

@@ -4,10 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
-from synthetic import make_prices
+from synthetic import labelled
 
 from stockcast.errors import BadInput
-from stockcast.features import FEATURE_COLUMNS, make_features
 from stockcast.forecaster import (
     IntervalForecaster,
     conformal_bounds,
@@ -16,16 +15,6 @@ from stockcast.forecaster import (
     walk_forward,
 )
 from stockcast.models import NaiveForecast, make_model
-
-
-@pytest.fixture(scope="module")
-def walk_features():
-    return make_features(make_prices(500, "AAA", seed=11))
-
-
-def labelled(features):
-    rows = features[~features["warm_up"] & features["label"].notna()]
-    return rows.set_index("date")[list(FEATURE_COLUMNS)], rows.set_index("date")["label"]
 
 
 class PastOnly(RegressorMixin, BaseEstimator):

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.tree import DecisionTreeRegressor
-from synthetic import make_panel, make_prices
+from synthetic import labelled, make_panel, make_prices
 
 from stockcast.errors import BadInput
-from stockcast.features import FEATURE_COLUMNS, make_features
+from stockcast.features import make_features
 from stockcast.forecaster import time_folds, walk_forward
 from stockcast.models import NaiveForecast, make_model
 from stockcast.train import (
@@ -23,16 +23,6 @@ from stockcast.train import (
 
 FAST = {"xgboost": {"n_estimators": 30}}
 SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150)
-
-
-@pytest.fixture(scope="module")
-def walk_features():
-    return make_features(make_prices(500, "AAA", seed=11))
-
-
-def labelled(features):
-    rows = features[~features["warm_up"] & features["label"].notna()]
-    return rows.set_index("date")[list(FEATURE_COLUMNS)], rows.set_index("date")["label"]
 
 
 def test_score_candidates_on_known_numbers():
