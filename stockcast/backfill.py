@@ -14,6 +14,7 @@ import pandas as pd
 from stockcast.errors import NotEnoughHistory
 from stockcast.executors import map_tickers
 from stockcast.frames import require_columns
+from stockcast.pooled import PooledTicker, fit_pooled
 from stockcast.predict import FORECAST_COLUMNS
 from stockcast.settings import TrainSettings
 from stockcast.train import TRAIN_COLUMNS, fit_ticker, forecast_next
@@ -30,13 +31,28 @@ def replay(
     """Walk-forward backfill: per ticker and as-of session in [start, end], the forecasts a daily
     run retraining every `settings.retrain_every` sessions would have made. Returns (forecasts
     with FORECAST_COLUMNS + trained_as_of + served_weight, each model's share in the served
-    forecast, failures ticker -> reason)."""
+    forecast, failures ticker -> reason). The pooled candidate is fitted once, here, at every
+    ticker's retrain dates, and each task gets its own slice."""
     require_columns(features, TRAIN_COLUMNS, "replay")
     settings = settings or TrainSettings()
     start, end = pd.Timestamp(start), pd.Timestamp(end)
+    by_ticker = dict(tuple(features.groupby("ticker", sort=False)))
+    retrains = {
+        ticker: retrain_dates(rows, start, end, settings.retrain_every)
+        for ticker, rows in by_ticker.items()
+    }
+    anchors = sorted(set().union(*retrains.values()))
+    pooled = fit_pooled(features, anchors, settings) if anchors else None
     tasks = {
-        ticker: (rows, params_at, start, end, settings)
-        for ticker, rows in features.groupby("ticker", sort=False)
+        ticker: (
+            rows,
+            params_at,
+            start,
+            end,
+            settings,
+            pooled.for_ticker(ticker, retrains[ticker]) if pooled else None,
+        )
+        for ticker, rows in by_ticker.items()
     }
     replayed, failures = map_tickers(replay_ticker, tasks, executor)
     if not replayed:
@@ -44,7 +60,15 @@ def replay(
     return pd.concat(replayed.values(), ignore_index=True), failures
 
 
-def replay_ticker(rows, params_at, start, end, settings: TrainSettings) -> pd.DataFrame:
+def retrain_dates(rows: pd.DataFrame, start, end, every: int) -> list[pd.Timestamp]:
+    """One ticker's retrain dates: every `every`-th of its sessions from start to end."""
+    as_of_dates = rows.loc[rows["date"].between(start, end), "date"].sort_values()
+    return list(as_of_dates.iloc[::every])
+
+
+def replay_ticker(
+    rows, params_at, start, end, settings: TrainSettings, pooled: PooledTicker | None = None
+) -> pd.DataFrame:
     """One ticker's replay: each block of as-of dates uses models trained as of its first date."""
     rows = rows.sort_values("date").reset_index(drop=True)
     as_of_dates = rows.loc[rows["date"].between(start, end), "date"]
@@ -59,7 +83,7 @@ def replay_ticker(rows, params_at, start, end, settings: TrainSettings) -> pd.Da
         trained_as_of = block.iloc[0]
         params = params_at(rows["ticker"].iloc[0], trained_as_of) if params_at else None
         # Only rows up to the training date; fit_ticker masks that date's own label.
-        trained = fit_ticker(rows[rows["date"] <= trained_as_of], params, settings)
+        trained = fit_ticker(rows[rows["date"] <= trained_as_of], params, settings, pooled)
         # Later as-of rows of the block are predicted by this older model from their own
         # features, which look only backwards: what the daily run on each date would have done.
         forecasts = forecast_next(trained, rows[rows["date"].isin(block)])

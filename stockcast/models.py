@@ -23,6 +23,8 @@ from stockcast.errors import BadInput
 DEFAULT_PARAMS: dict[str, dict] = {
     "naive": {},
     "ridge": {"alpha": 100.0},
+    # The pooled ridge (pooled.py) learns from every ticker's rows: many more than one ticker's.
+    "pooled": {"alpha": 1000.0},
     "xgboost": {
         "n_estimators": 200,
         "max_depth": 3,
@@ -77,6 +79,7 @@ MODELS: dict[str, Callable[[dict], BaseEstimator]] = {
     "naive": make_naive,
     "ridge": make_ridge,
     "xgboost": make_xgboost,
+    "pooled": make_ridge,
 }
 
 

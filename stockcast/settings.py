@@ -29,7 +29,8 @@ class TrainSettings:
     the walk-forward folds of the out-of-sample comparison and of tuning (test_size None means
     n // (2 * n_splits) rows per fold, so the out-of-sample record is the second half of the
     window); interval_level: nominal coverage of the intervals; serve_rule: when a model beats
-    naive; retrain_every: backfill sessions between retrains.
+    naive; retrain_every: backfill sessions between retrains; pooled_min_tickers: a run with
+    fewer tickers has no `pooled` candidate (pooled.py), since one ticker's pool is its own ridge.
     """
 
     train_window: int = 1000
@@ -42,6 +43,7 @@ class TrainSettings:
     serve_rule: dict = field(default_factory=lambda: dict(DEFAULT_SERVE_RULE))
     candidates: tuple[str, ...] = CANDIDATES
     retrain_every: int = 20
+    pooled_min_tickers: int = 2
 
     def __post_init__(self):
         if not 0 < self.interval_level < 1:
@@ -52,6 +54,11 @@ class TrainSettings:
         for name in ("train_window", "min_train_rows", "n_splits", "retrain_every"):
             if getattr(self, name) < 1:
                 raise BadInput(f"{name} {getattr(self, name)} must be at least 1")
+        if self.pooled_min_tickers < 2:
+            raise BadInput(
+                f"pooled_min_tickers {self.pooled_min_tickers} must be at least 2: a pool of one "
+                'ticker is its own ridge (leave "pooled" out of candidates to turn it off)'
+            )
         if "naive" not in self.candidates:
             raise BadInput(f"candidates {self.candidates} must include naive, the baseline")
         scale_of(self.interval_method)  # BadInput naming the methods when unknown

@@ -15,6 +15,7 @@ from stockcast.features import FEATURE_COLUMNS
 from stockcast.forecaster import IntervalForecaster, scale_of, time_folds, walk_forward
 from stockcast.frames import require_columns
 from stockcast.models import NaiveForecast, make_model
+from stockcast.pooled import POOLED, PooledTicker, add_pooled, fit_pooled
 from stockcast.predict import FORECAST_COLUMNS
 from stockcast.serve import (  # noqa: F401 (the scoring and serve rules, imported from here)
     diebold_mariano,
@@ -57,6 +58,7 @@ def fit_ticker(
     features_one_ticker: pd.DataFrame,
     params: dict[str, dict] | None = None,
     settings: TrainSettings | None = None,
+    pooled: PooledTicker | None = None,
 ) -> TrainedTicker:
     """Score, select and fit every candidate of one ticker as of its last row (the as-of row).
 
@@ -64,6 +66,8 @@ def fit_ticker(
     forward out-of-sample scores pick the champion by the serve rule and give each candidate
     its interval, then every candidate is refitted on the whole window. Fewer than
     `min_train_rows` such rows: naive only, flagged `naive_only`, nothing raised.
+    With `pooled` (pooled.py), the pooled candidate joins: fitted across tickers already, its
+    walk-forward column is its own out-of-sample record at the same dates.
     """
     settings = settings or TrainSettings()
     rows = prepare_rows(features_one_ticker)
@@ -75,9 +79,11 @@ def fit_ticker(
         # Naive needs no features: its interval may use the warm-up rows' returns too.
         known = rows[rows["label"].notna()].tail(settings.train_window)
         return fit_naive_only(ticker, as_of_date, X, y, known, settings)
-    estimators = {name: make_model(name, (params or {}).get(name)) for name in settings.candidates}
+    per_ticker = [name for name in settings.candidates if name != POOLED]
+    estimators = {name: make_model(name, (params or {}).get(name)) for name in per_ticker}
     splitter = time_folds(len(X), settings.n_splits, settings.test_size, settings.gap)
     oos = walk_forward(X, y, estimators, splitter)
+    oos, estimators = add_pooled(oos, estimators, pooled, as_of_date)
     oos, estimators, scores, champion, reason = serve(oos, estimators, settings.serve_rule)
     scales = scales_at(labelled, oos["date"], settings)
     forecasters = {
@@ -133,10 +139,19 @@ def fit_tickers(
     settings: TrainSettings | None = None,
     executor: str = "serial",
 ) -> tuple[dict[str, TrainedTicker], dict[str, str]]:
-    """fit_ticker for every ticker in `features` (params: ticker -> model -> params); a ticker
-    that fails is recorded in the failures (ticker -> reason) and the others go on."""
+    """fit_ticker for every ticker in `features` (params: ticker -> model -> params), each as of
+    its last date; a ticker that fails is recorded in the failures (ticker -> reason) and the
+    others go on. The pooled candidate is fitted once, here, and each task gets its own slice."""
+    settings = settings or TrainSettings()
+    as_of = features.groupby("ticker", sort=False)["date"].max()
+    pooled = fit_pooled(features, as_of.unique(), settings)
     tasks = {
-        ticker: (rows, (params or {}).get(ticker), settings)
+        ticker: (
+            rows,
+            (params or {}).get(ticker),
+            settings,
+            pooled.for_ticker(ticker, [as_of[ticker]]) if pooled else None,
+        )
         for ticker, rows in features.groupby("ticker", sort=False)
     }
     return map_tickers(fit_ticker, tasks, executor)
