@@ -173,7 +173,7 @@ def test_fit_tickers_records_failures_and_forecasts_the_rest():
     trained, failures = fit_tickers(features, {**bad, "AAA": FAST}, SMALL)
     assert list(trained) == ["AAA"] and "not_a_param" in failures["BBB"]
     forecasts = forecast_tickers(trained, features)
-    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 4
+    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 5  # and the pooled one
 
 
 def test_make_model_is_what_fit_ticker_uses():
