@@ -19,6 +19,7 @@ COLORS = {
     "naive": "#868e96",
     "ridge": "#1971c2",
     "xgboost": "#2f9e44",
+    "pooled": "#9c36b5",
 }
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
 PRICE = ",.2f"
@@ -222,7 +223,7 @@ def _add_hit_rates(figure: go.Figure, record: pd.DataFrame, level: float) -> Non
     x = record["target_date"]
     rates = [("coverage", f"champion {level:.0%} interval coverage", COLORS["champion"], "dot")]
     rates.append(("champion_direction", "champion direction", COLORS["champion"], "solid"))
-    for model in ("ridge", "xgboost"):
+    for model in ("ridge", "xgboost", "pooled"):
         if f"{model}_direction" in record:
             rates.append((f"{model}_direction", f"{model} direction", COLORS[model], "solid"))
     for column, name, color, dash in rates:
