@@ -6,9 +6,13 @@ serving    served RMSE / naive's on synthetic AR(1) returns (phi 0.2 and 0) and 
 intervals  per interval method: coverage overall and by calendar year, mean width and mean
            Winkler score (% of the as-of close) of the served forecast, beside a GARCH(1,1)
            Student-t refitted every 20 sessions on the same targets
+pooled     per ticker, each candidate's and the served forecast's RMSE / naive's (in returns and
+           in close prices) with the pooled candidate and without it, and the cross-sectional
+           IC / RankIC of every candidate (every session with all the tickers)
 
   .venv/bin/python scripts/measure_forecasts.py serving --shrinkage 0,1,2,4,9
   .venv/bin/python scripts/measure_forecasts.py intervals --start 2010-03-01 --end 2013-02-27
+  .venv/bin/python scripts/measure_forecasts.py pooled --start 2010-03-01 --end 2013-02-27
 """
 
 from __future__ import annotations
@@ -179,10 +183,42 @@ def report_intervals(rows: pd.DataFrame, level: float) -> None:
         print(per_ticker.loc[table.sort_values("winkler_pct").index].round(3).to_string())
 
 
+def rmse_ratios(history: pd.DataFrame) -> pd.DataFrame:
+    """Per ticker and model (the served one as `served`): RMSE / naive's of the log return
+    (log true / predicted close) and of the close price."""
+    served = history[history["is_champion"].astype(bool)].assign(model="served")
+    rows = pd.concat([history, served], ignore_index=True)
+    rows = rows.assign(
+        returns=np.log(rows["true_close"] / rows["pred_close"]) ** 2,
+        price=(rows["true_close"] - rows["pred_close"]) ** 2,
+    )
+    rmse = rows.groupby(["ticker", "model"])[["returns", "price"]].mean() ** 0.5
+    naive = rmse.xs("naive", level="model")
+    return (rmse / naive.reindex(rmse.index, level="ticker")).drop(index="naive", level="model")
+
+
+def measure_pooled(args) -> None:
+    prices = fetch_prices("sample", args.tickers.split(",")).prices
+    features = make_features(prices)
+    without = replace(TrainSettings(), candidates=("naive", "ridge", "xgboost"))
+    tables, histories = {}, {}
+    for name, settings in (("without pooled", without), ("with pooled", TrainSettings())):
+        began = time.time()
+        histories[name] = replay_history(features, prices, args.start, args.end, settings)
+        tables[name] = rmse_ratios(histories[name])
+        print(f"{name}: replayed in {time.time() - began:.0f} s", file=sys.stderr)
+    table = pd.concat(tables, axis=1).unstack("model")
+    history = histories["with pooled"]
+    ic = skill.cross_sectional_ic(history, min_tickers=history["ticker"].nunique())
+    with pd.option_context("display.width", 250, "display.max_columns", 50):
+        print(table.round(4).T.to_string())
+        print(ic.round(4).to_string(index=False))
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("serving", "intervals"))
+    parser.add_argument("what", choices=("serving", "intervals", "pooled"))
     parser.add_argument("--tickers", default="AAPL,GOOG,IBM,MSFT")
     parser.add_argument("--start", default="2010-03-01")
     parser.add_argument("--end", default="2013-02-27")
@@ -193,7 +229,12 @@ def main() -> None:
     parser.add_argument("--save-dir", default="", help="intervals: keep each method's rows here")
     parser.add_argument("--cache", default="", help="serving: pickle every retrain's record here")
     args = parser.parse_args()
-    {"serving": measure_serving, "intervals": measure_intervals}[args.what](args)
+    measures = {
+        "serving": measure_serving,
+        "intervals": measure_intervals,
+        "pooled": measure_pooled,
+    }
+    measures[args.what](args)
 
 
 if __name__ == "__main__":
