@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from executor_tasks import die_once, double, kill_for_bbb
+from executor_tasks import die_once, double, kill_for_bbb, process_id
 from synthetic import make_panel
 
 from stockcast import cluster, executors
@@ -125,10 +125,24 @@ def test_a_ticker_that_kills_every_worker_fails_alone(executor, request):
     assert ("KilledWorker" if executor == DASK else "worker process died") in failures["BBB"]
 
 
+def test_auto_runs_a_large_map_on_processes_and_a_small_one_here():
+    """`auto`, the default, pays the worker start-up only where the map is big enough."""
+    auto = Executor("auto", workers=2)
+    assert auto.for_tickers(19).kind == "serial"
+    assert auto.for_tickers(20) == Executor("processes", workers=2)
+    assert (
+        Executor("auto", workers=1).for_tickers(500).kind == "serial"
+    )  # one core: nothing to share
+    small, _ = map_tickers(process_id, {f"T{i:02d}": (i,) for i in range(4)}, auto)
+    large, _ = map_tickers(process_id, {f"T{i:02d}": (i,) for i in range(20)}, auto)
+    assert set(small.values()) == {os.getpid()}
+    assert os.getpid() not in set(large.values())
+
+
 @pytest.mark.parametrize(
     ("kind", "workers", "scheduler", "message"),
     [
-        ("threads", None, None, "executor 'threads' is unknown: use one of serial"),
+        ("threads", None, None, "executor 'threads' is unknown: use one of auto, serial"),
         ("processes", 0, None, "workers 0 is not a count"),
         ("dask", None, "localhost:8786", "is not an address: use tcp://HOST:PORT"),
         ("processes", None, "tcp://h:8786", "add --executor dask, or drop --scheduler"),
