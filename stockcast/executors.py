@@ -26,7 +26,8 @@ import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field, replace
-from time import monotonic
+
+from tqdm import tqdm
 
 from stockcast import cluster
 from stockcast.errors import BadInput, describe
@@ -37,11 +38,15 @@ EXECUTORS = ("auto", "serial", "processes", "dask")
 # stack took ~8 s here, more than 20 tickers' train saves on two cores (~0.4 s a ticker).
 AUTO_MIN_TICKERS = 20
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://[^\s/]+:\d+")
-# A map of at least PROGRESS_MIN_TICKERS writes a progress line to stderr every PROGRESS_SECONDS
+# A map of at least PROGRESS_MIN_TICKERS draws a progress bar on stderr every PROGRESS_SECONDS
 # and at its end: in the executed notebook, and forwarded by the runner to its log.
 PROGRESS_MIN_TICKERS = 20
 PROGRESS_SECONDS = 30.0
 PROGRESS_PREFIX = "progress "
+BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}% |{bar:20}| {n_fmt} of {total_fmt} tickers done{postfix}, "
+    "{elapsed} elapsed, {remaining} left"
+)
 
 
 @dataclass(frozen=True)
@@ -136,28 +141,38 @@ class TickerCall:
 
 @dataclass
 class Tally:
-    """The outcomes of a map as they arrive, with a progress line now and then."""
+    """The outcomes of a map as they arrive. A map of PROGRESS_MIN_TICKERS or more shows a tqdm
+    bar on stderr (tickers done of total, failures, elapsed and remaining time), redrawn every
+    PROGRESS_SECONDS: the executed notebook keeps its last state, and the runner copies each
+    redraw, which starts with PROGRESS_PREFIX, into its log."""
 
     label: str
     total: int
     outcomes: dict[str, tuple] = field(default_factory=dict)
     failed: int = 0
-    started: float = field(default_factory=monotonic)
-    reported: float = field(default_factory=monotonic)
+
+    def __post_init__(self):
+        self.bar = None
+        if self.total >= PROGRESS_MIN_TICKERS:
+            self.bar = tqdm(
+                total=self.total,
+                desc=f"{PROGRESS_PREFIX}{self.label}",
+                unit="ticker",
+                file=sys.stderr,
+                mininterval=PROGRESS_SECONDS,
+                ascii=True,
+                bar_format=BAR_FORMAT,
+                postfix="0 failed",
+            )
 
     def record(self, ticker: str, outcome: tuple[bool, object]) -> None:
         self.outcomes[ticker] = outcome
         self.failed += not outcome[0]
-        now, done = monotonic(), len(self.outcomes)
-        due = now - self.reported >= PROGRESS_SECONDS or done == self.total
-        if self.total >= PROGRESS_MIN_TICKERS and due:
-            self.reported = now
-            print(
-                f"{PROGRESS_PREFIX}{self.label}: {done} of {self.total} tickers done, "
-                f"{self.failed} failed, {now - self.started:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.failed} failed", refresh=False)
+            self.bar.update()
+            if len(self.outcomes) == self.total:
+                self.bar.close()
 
 
 def map_tickers(
