@@ -28,6 +28,7 @@ class TickerTable:
     label: str = ""  # what `worst` measures, for the heading
     saved_as: Path | None = None  # the whole table, when it is too long to show
     n_worst: int = WORST_TICKERS
+    digits: int = 4  # decimals shown of the float columns
 
     @property
     def tickers(self) -> pd.Index:
@@ -62,21 +63,26 @@ class TickerTable:
             text += f" Then the {self.n_worst} worst by {self.label}."
         return text
 
-    def _repr_html_(self) -> str:
+    def parts(self) -> list[pd.DataFrame]:
+        """The frames shown: the whole table, or its distribution then the worst tickers."""
         if self.shown_whole:
-            return self.table._repr_html_()
-        parts = [f"<p>{html.escape(self.heading())}</p>", self.distribution().round(4).to_html()]
-        if self.worst is not None:
-            parts.append(self.worst_rows().round(4).to_html())
-        return "\n".join(parts)
+            return [self.rounded(self.table)]
+        worst = [self.rounded(self.worst_rows())] if self.worst is not None else []
+        return [self.distribution().round(self.digits), *worst]
+
+    def rounded(self, frame: pd.DataFrame) -> pd.DataFrame:
+        floats = frame.select_dtypes("floating").columns
+        return frame.round(dict.fromkeys(floats, self.digits))
+
+    def _repr_html_(self) -> str:
+        if self.shown_whole:  # as pandas shows it, so a small run's report reads as before
+            return self.parts()[0]._repr_html_()
+        tables = [frame.to_html() for frame in self.parts()]
+        return "\n".join([f"<p>{html.escape(self.heading())}</p>", *tables])
 
     def __repr__(self) -> str:
-        if self.shown_whole:
-            return repr(self.table)
-        parts = [self.heading(), repr(self.distribution().round(4))]
-        if self.worst is not None:
-            parts.append(repr(self.worst_rows().round(4)))
-        return "\n\n".join(parts)
+        tables = [repr(frame) for frame in self.parts()]
+        return "\n\n".join(tables if self.shown_whole else [self.heading(), *tables])
 
 
 def ticker_column(table: pd.DataFrame) -> pd.Series:
@@ -93,11 +99,12 @@ def show_tickers(
     worst: pd.Series | None = None,
     label: str = "",
     save_to: Path | None = None,
+    digits: int = 4,
 ) -> TickerTable:
     """`table` for a report: whole when it covers few tickers; else its distribution and the
     rows of the worst tickers (`worst`: a score per ticker, higher is worse, named by `label`),
     the whole table written to `save_to` (a CSV) for the reader who needs every row."""
-    shown = TickerTable(table, worst, label)
+    shown = TickerTable(table, worst, label, digits=digits)
     if not shown.shown_whole and save_to is not None:
         table.to_csv(save_to)
         shown.saved_as = Path(save_to)

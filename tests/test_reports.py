@@ -29,7 +29,7 @@ def champion_ratio(table: pd.DataFrame) -> pd.Series:
 def test_a_few_tickers_are_shown_whole_and_nothing_is_written(tmp_path):
     table = scores(FULL_TABLE_TICKERS)
     shown = show_tickers(table, champion_ratio(table), "RMSE ratio", tmp_path / "scores.csv")
-    assert shown._repr_html_() == table._repr_html_()
+    assert shown._repr_html_() == table.round(4)._repr_html_()
     assert not (tmp_path / "scores.csv").exists()
 
 
