@@ -18,7 +18,7 @@ from stockcast.executors import EXECUTORS
 TOP_LEVEL = {
     "source": "sample",
     "tickers": [],
-    "executor": "serial",
+    "executor": "auto",
     "workers": None,
     "demo": {"backfill_sessions": 60},
 }

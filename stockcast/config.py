@@ -157,6 +157,11 @@ def _read_dotenv() -> None:
             load_dotenv(folder / ".env", override=False)
 
 
+# What 04_train logs to MLflow as models (STOCKCAST_MLFLOW_MODELS): the served forecaster only,
+# or every candidate. Metrics are logged for every candidate either way.
+MODELS_LOGGED = ("served", "all")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where a run reads and writes; built from the environment by `load_settings`."""
@@ -165,6 +170,7 @@ class Settings:
     db_url: str
     tracking_uri: str
     dask_scheduler: str | None = None  # an existing Dask cluster (tcp://host:8786), else local
+    mlflow_models: str = "served"  # which candidates 04_train logs as models: served | all
 
     @property
     def runs_dir(self) -> Path:
@@ -202,11 +208,18 @@ def load_settings() -> Settings:
         ) from None
     db_url = os.environ.get("STOCKCAST_DB_URL") or f"sqlite:///{outputs / 'stockcast.db'}"
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{outputs / 'mlflow.db'}"
+    mlflow_models = os.environ.get("STOCKCAST_MLFLOW_MODELS") or "served"
+    if mlflow_models not in MODELS_LOGGED:
+        raise BadInput(
+            f"STOCKCAST_MLFLOW_MODELS={mlflow_models!r} is unknown: "
+            f"set it to {' or '.join(MODELS_LOGGED)}"
+        )
     return Settings(
         outputs=outputs,
         db_url=db_url,
         tracking_uri=tracking_uri,
         dask_scheduler=os.environ.get("STOCKCAST_DASK_SCHEDULER") or None,
+        mlflow_models=mlflow_models,
     )
 
 

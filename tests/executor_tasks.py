@@ -26,3 +26,8 @@ def kill_for_bbb(ticker: str) -> str:
     if ticker == "BBB":
         os._exit(1)
     return ticker
+
+
+def process_id(value: int) -> int:
+    """The process that ran the task."""
+    return os.getpid()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stockcast import config
-from stockcast.errors import InvalidTicker
+from stockcast.errors import BadInput, InvalidTicker
 
 
 @pytest.mark.parametrize("ticker", ["AAPL", "BRK-B", "^GSPC", "EURUSD=X", "0700.HK", "VOD.L"])
@@ -68,6 +68,15 @@ def test_environment_overrides_infrastructure(outputs, monkeypatch):
     settings = config.load_settings()
     assert settings.db_url.startswith("postgresql+psycopg://")
     assert settings.tracking_uri == "http://mlflow:5000"
+    assert settings.mlflow_models == "served"
+    monkeypatch.setenv("STOCKCAST_MLFLOW_MODELS", "all")
+    assert config.load_settings().mlflow_models == "all"
+
+
+def test_an_unknown_mlflow_models_setting_is_one_line_naming_the_fix(outputs, monkeypatch):
+    monkeypatch.setenv("STOCKCAST_MLFLOW_MODELS", "champion")
+    with pytest.raises(BadInput, match="STOCKCAST_MLFLOW_MODELS='champion' is unknown: set it to"):
+        config.load_settings()
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,12 @@ an existing cluster."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from executor_tasks import die_once, double, kill_for_bbb
+from executor_tasks import die_once, double, kill_for_bbb, process_id
 from synthetic import make_panel
 
 from stockcast import cluster, executors
@@ -125,10 +126,24 @@ def test_a_ticker_that_kills_every_worker_fails_alone(executor, request):
     assert ("KilledWorker" if executor == DASK else "worker process died") in failures["BBB"]
 
 
+def test_auto_runs_a_large_map_on_processes_and_a_small_one_here():
+    """`auto`, the default, pays the worker start-up only where the map is big enough."""
+    auto = Executor("auto", workers=2)
+    assert auto.for_tickers(19).kind == "serial"
+    assert auto.for_tickers(20) == Executor("processes", workers=2)
+    assert (
+        Executor("auto", workers=1).for_tickers(500).kind == "serial"
+    )  # one core: nothing to share
+    small, _ = map_tickers(process_id, {f"T{i:02d}": (i,) for i in range(4)}, auto)
+    large, _ = map_tickers(process_id, {f"T{i:02d}": (i,) for i in range(20)}, auto)
+    assert set(small.values()) == {os.getpid()}
+    assert os.getpid() not in set(large.values())
+
+
 @pytest.mark.parametrize(
     ("kind", "workers", "scheduler", "message"),
     [
-        ("threads", None, None, "executor 'threads' is unknown: use one of serial"),
+        ("threads", None, None, "executor 'threads' is unknown: use one of auto, serial"),
         ("processes", 0, None, "workers 0 is not a count"),
         ("dask", None, "localhost:8786", "is not an address: use tcp://HOST:PORT"),
         ("processes", None, "tcp://h:8786", "add --executor dask, or drop --scheduler"),
@@ -193,10 +208,14 @@ def test_a_large_map_reports_its_progress_on_stderr(executor, monkeypatch, capsy
     monkeypatch.setattr(executors, "PROGRESS_SECONDS", 0.0)
     tasks = {f"T{i:02d}": (i - 1,) for i in range(25)}  # T00 fails
     results, failures = map_tickers(double, tasks, executor)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(results) == 24 and list(failures) == ["T00"] and len(lines) == 25
-    assert lines[-1].startswith(f"progress double on {as_executor(executor).describe()}: 25 of")
-    assert lines[-1].endswith(" s") and "25 of 25 tickers done, 1 failed, " in lines[-1]
+    # a tqdm bar: each redraw starts with a carriage return, one per finished ticker here
+    lines = [line for line in capsys.readouterr().err.split("\r") if line.strip()]
+    assert len(results) == 24 and list(failures) == ["T00"] and len(lines) >= 26
+    label = f"progress double on {as_executor(executor).describe()}: "
+    assert all(line.startswith(label) for line in lines)
+    assert "  0% |" in lines[0] and "0 of 25 tickers done, 0 failed" in lines[0]
+    assert "100% |####################| 25 of 25 tickers done, 1 failed, " in lines[-1]
+    assert re.search(r"\d\d:\d\d elapsed, \d\d:\d\d left$", lines[-1].rstrip()), lines[-1]
     map_tickers(double, dict(list(tasks.items())[:19]), executor)
     assert capsys.readouterr().err == ""  # a small map says nothing
 
@@ -206,13 +225,12 @@ def test_the_runner_logs_only_the_progress_lines_of_a_notebook():
 
     logged = []
     stream = ProgressLines(logged.append)
-    stream.write(
-        "a warning\nprogress fit_ticker on serial: 20 of 40 tickers done, 0 failed, 31 s\n"
-    )
-    stream.write("progress fit_ticker on serial: 40 of 40 tickers done, 1 failed, 60 s\n")
+    bar = "progress fit_ticker on serial: {}% |{}| {} of 40 tickers done, {} failed, 00:{} elapsed"
+    stream.write("a warning\n\r" + bar.format(50, "#" * 10 + " " * 10, 20, 0, 31))
+    stream.write("\r" + bar.format(100, "#" * 20, 40, 1, 59) + "\n")
     assert logged == [
-        "fit_ticker on serial: 20 of 40 tickers done, 0 failed, 31 s",
-        "fit_ticker on serial: 40 of 40 tickers done, 1 failed, 60 s",
+        bar.format(50, "#" * 10 + " " * 10, 20, 0, 31).removeprefix("progress "),
+        bar.format(100, "#" * 20, 40, 1, 59).removeprefix("progress "),
     ]
 
 

@@ -77,7 +77,7 @@ def test_valid_settings_pass_and_ints_are_accepted_as_floats():
         ),
         (
             {"executor": "threads"},
-            "p.yaml: executor must be one of serial, processes, dask, not 'threads'",
+            "p.yaml: executor must be one of auto, serial, processes, dask, not 'threads'",
         ),
         ({"workers": 0}, "p.yaml: workers must be a whole number >= 1 (or empty: one per core)"),
         ({"workers": True}, "p.yaml: workers must be a whole number >= 1"),

@@ -104,6 +104,29 @@ def test_one_champion_per_target_and_a_rewrite_moves_it(db_url):
     assert stored["as_of_date"].iloc[0] == pd.Timestamp("2013-03-01")
 
 
+def test_a_backfill_sets_champions_in_one_update_per_ticker(db_url):
+    engine = store.connect(db_url)
+    sessions = pd.bdate_range("2013-03-04", periods=30)
+    champions = ["ridge", "xgboost", "naive"] * 10
+    preds = pd.concat(
+        _preds(champion, target=str(day.date()), ticker=ticker)
+        for ticker in ("AAPL", "MSFT")
+        for day, champion in zip(sessions, champions, strict=True)
+    )
+    store.save_predictions(engine, preds, "run-1")
+    updates = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: updates.append(a[2]))
+    rewrite = preds[(preds["model"] == "naive") & (preds["target_date"] <= sessions[9])]
+    store.save_predictions(engine, rewrite.assign(is_champion=True), "run-2")
+    assert sum(sql.lstrip().upper().startswith("UPDATE") for sql in updates) == 2
+    stored = store.load_predictions(engine).sort_values(["ticker", "target_date", "model"])
+    served = stored[stored["is_champion"]].set_index(["ticker", "target_date"])["model"]
+    assert len(stored) == 2 * 30 * 3 and len(served) == 2 * 30  # one champion per target
+    expected = ["naive"] * 10 + champions[10:]
+    assert served.loc["AAPL"].tolist() == expected
+    assert served.loc["MSFT"].tolist() == expected
+
+
 def test_evaluations_join_their_prediction(db_url):
     engine = store.connect(db_url)
     store.save_predictions(engine, _preds("ridge"), "run-1")

@@ -12,6 +12,7 @@ from synthetic import make_prices
 
 from stockcast import tracking
 from stockcast.config import Settings
+from stockcast.errors import BadInput
 from stockcast.features import make_features
 from stockcast.train import TrainSettings, fit_ticker, forecast_tickers
 
@@ -47,8 +48,12 @@ def test_the_registry_reproduces_the_forecasts_handed_to_predict(mlflow_settings
     alias, and a past run's exact version, give back exactly the forecast that was stored."""
     newer, features = _trained(380)
     older, _ = _trained(370)
-    logged_new = tracking.register_champion(tracking.log_training(newer, FAST, "run-new", {}))
-    logged_old = tracking.register_champion(tracking.log_training(older, FAST, "run-old", {}))
+    logged_new = tracking.register_champion(
+        tracking.log_training(newer, FAST, "run-new", {}, models="all")
+    )
+    logged_old = tracking.register_champion(
+        tracking.log_training(older, FAST, "run-old", {}, models="all")
+    )
     assert logged_new.alias_moved and not logged_old.alias_moved
     assert tracking.champion_as_of("AAA") == logged_new.as_of
     for trained, logged, uri in (
@@ -62,12 +67,29 @@ def test_the_registry_reproduces_the_forecasts_handed_to_predict(mlflow_settings
         again = _reproduce(uri, row)
         columns = ["pred_return", "lower_return", "upper_return"]
         assert again[columns].equals(served[columns].reset_index(drop=True))
+        assert set(logged.model_uris) == set(trained.forecasters)
         for model, model_uri in logged.model_uris.items():  # every candidate, as logged
             logged_forecast = _reproduce(model_uri, row)[columns]
             expected = handed[handed["model"] == model][columns].reset_index(drop=True)
             pd.testing.assert_frame_equal(
                 logged_forecast, expected, check_dtype=False, check_exact=True
             )
+
+
+def test_by_default_only_the_served_model_is_logged_and_every_candidate_scored(mlflow_settings):
+    """At 500 tickers a logged model per candidate dominated the daily run: the default logs
+    the served forecaster (what is registered) and every candidate's metrics."""
+    from mlflow import MlflowClient
+
+    trained, _ = _trained(390)
+    logged, failures = tracking.log_trainings({"AAA": trained}, FAST, "run-served", {})
+    assert failures == {}
+    assert list(logged[0]["model_uris"]) == [trained.champion]
+    run = MlflowClient().get_run(logged[0]["mlflow_run_id"])
+    for model in trained.forecasters:
+        assert f"{model}_rmse" in run.data.metrics, model
+    with pytest.raises(BadInput, match="models='some' is unknown"):
+        tracking.log_training(trained, FAST, "run-bad", {}, models="some")
 
 
 def test_a_tracking_failure_fails_its_ticker_alone(mlflow_settings, monkeypatch):
