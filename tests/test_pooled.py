@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from synthetic import make_panel, make_prices, perturb_after
 
+from stockcast import tracking
 from stockcast.backfill import replay
+from stockcast.config import Settings
 from stockcast.errors import BadInput
 from stockcast.executors import Executor
 from stockcast.features import FEATURE_COLUMNS, make_features
@@ -131,3 +133,24 @@ def test_a_short_ticker_stays_naive_only_beside_a_pool():
     assert not failures and trained["CCC"].naive_only
     assert list(trained["CCC"].forecasters) == ["naive"]
     assert POOLED in trained["AAA"].forecasters
+
+
+def test_the_pooled_forecaster_logs_as_a_pyfunc_that_reproduces_it(
+    tmp_path, common_ar, common_ar_fit
+):
+    import mlflow.pyfunc
+
+    settings = Settings(
+        outputs=tmp_path,
+        db_url=f"sqlite:///{tmp_path / 'x.db'}",
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
+    tracking.use_experiment(settings, "pooled")
+    trained, _ = common_ar_fit
+    logged = tracking.log_training(trained["T2"], FAST, "run-pooled", {}, models="all")
+    row = common_ar[common_ar["ticker"] == "T2"].tail(1)
+    again = mlflow.pyfunc.load_model(logged.model_uris[POOLED]).predict(row)
+    expected = trained["T2"].forecasters[POOLED].predict(row)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
+    )
