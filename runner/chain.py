@@ -31,6 +31,13 @@ class RunPlan:
     pipeline: dict
     fetched: object = None  # the source as read to plan (sources.FetchResult), for ingest
 
+    def describe_executor(self) -> str:
+        """Where the per-ticker work runs, as the run's first log line says it."""
+        from stockcast.executors import as_executor
+
+        common = self.common
+        return as_executor(common["executor"], common["workers"], common["scheduler"]).describe()
+
 
 def log(message: str) -> None:
     print(message, flush=True)
@@ -147,7 +154,8 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
         try:
             log(
                 f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-                f"{_list_tickers(common['tickers'])}; reports in {folder}"
+                f"{_list_tickers(common['tickers'])}, per-ticker work {plan.describe_executor()}; "
+                f"reports in {folder}"
             )
             status = _execute_stages(plan, settings, engine, record, common)
         except KeyboardInterrupt:

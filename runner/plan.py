@@ -91,7 +91,7 @@ def resolve_executor(args: argparse.Namespace, pipeline: dict, settings: Setting
     STOCKCAST_DASK_SCHEDULER. A dask run on SQLite, or with a scheduler that does not answer,
     is BadInput here, before the lock and the run record."""
     executor = executors.from_settings(
-        getattr(args, "executor", None) or pipeline.get("executor") or "serial",
+        getattr(args, "executor", None) or pipeline.get("executor") or "auto",
         getattr(args, "workers", None) or pipeline.get("workers"),
         getattr(args, "scheduler", None),
         settings,

@@ -76,6 +76,7 @@ def render_html(
     import jinja2
     import nbformat
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     notebook = nbformat.read(executed, as_version=4)
     title = SNAPSHOTS.get(executed.name)
@@ -88,6 +89,8 @@ def render_html(
         template_file="report.html.j2",
         extra_loaders=[jinja2.DictLoader({"report.html.j2": REPORT_TEMPLATE})],
     )
+    # tqdm redraws its bar after a carriage return: keep only each stream's final drawing.
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor, enabled=True)
     exporter.exclude_input = exclude_input
     exporter.exclude_input_prompt = exclude_input
     exporter.exclude_output_prompt = exclude_input

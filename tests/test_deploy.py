@@ -32,6 +32,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 APP_SERVICES = ("runner", "dashboard", "lab", "api")
+DASK_SERVICES = ("dask-scheduler", "dask-worker")  # the optional profile `dask`
 IMAGE = "stockcast:local"
 # The route each server's healthcheck GETs: a page of its own that answers without a login.
 HEALTH_ROUTES = {"mlflow": "/health", "api": "/health", "dashboard": "/health", "lab": "/api"}
@@ -109,7 +110,7 @@ def in_repository(container_path: str) -> Path:
 
 
 def test_the_stack_has_its_services_from_one_image_built_once():
-    assert set(SERVICES) == {"postgres", "mlflow", *APP_SERVICES}
+    assert set(SERVICES) == {"postgres", "mlflow", *APP_SERVICES, *DASK_SERVICES}
     ours = [name for name in SERVICES if name != "postgres"]
     assert {SERVICES[name]["image"] for name in ours} == {IMAGE}
     builders = [name for name in SERVICES if "build" in SERVICES[name]]
@@ -186,13 +187,35 @@ def test_every_port_is_published_on_127_0_0_1_in_short_form():
         for port in service.get("ports", []):
             assert isinstance(port, str), f"{name}: use the short form '127.0.0.1:HOST:CONTAINER'"
             assert re.fullmatch(r"127\.0\.0\.1:\d+:\d+", port), f"{name} publishes {port}"
-            published[name] = port
+            published[name] = port if len(service["ports"]) == 1 else service["ports"]
     assert published == {
         "mlflow": "127.0.0.1:5000:5000",
         "dashboard": "127.0.0.1:8866:8866",
         "lab": "127.0.0.1:8888:8888",
         "api": "127.0.0.1:8000:8000",
+        "dask-scheduler": ["127.0.0.1:8786:8786", "127.0.0.1:8787:8787"],
     }
+
+
+def test_the_dask_profile_is_optional_and_its_workers_join_its_scheduler():
+    """`docker compose up` leaves the cluster out; `--profile dask` adds a scheduler and one-thread
+    workers of the same image, which the runner reaches as STOCKCAST_DASK_SCHEDULER says."""
+    started_by_default = [name for name, s in SERVICES.items() if "profiles" not in s]
+    assert set(started_by_default) == {"postgres", "mlflow", *APP_SERVICES}
+    for name in DASK_SERVICES:
+        assert SERVICES[name]["profiles"] == ["dask"] and SERVICES[name]["image"] == IMAGE
+    scheduler = command_of(SERVICES["dask-scheduler"])
+    worker = command_of(SERVICES["dask-worker"])
+    assert scheduler[:2] == ["dask", "scheduler"] and "--port=8786" in scheduler
+    assert worker[:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert "--nthreads=1" in worker
+    saturation = "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION"
+    assert environment_of(SERVICES["dask-scheduler"])[saturation] == "1.0"
+    assert SERVICES["dask-worker"]["depends_on"] == {
+        "dask-scheduler": {"condition": "service_healthy"}
+    }
+    example = (REPO / ".env.example").read_text()
+    assert "STOCKCAST_DASK_SCHEDULER=tcp://dask-scheduler:8786" in example
 
 
 def test_no_secret_is_written_in_compose_yml():

@@ -57,6 +57,21 @@ def test_stage_reports_keep_their_code(tmp_path):
     assert all(not src.startswith("http") for src in scripts(page))
 
 
+def test_a_progress_bar_is_rendered_in_its_last_state(tmp_path):
+    """tqdm redraws its bar after a carriage return; the report shows the final drawing only."""
+    executed = tmp_path / "runs" / "weekly-1" / "04_train.ipynb"
+    redraws = [f"\rfit_ticker: {n} of 40 tickers done" for n in (0, 20, 40)]
+    bar = new_output("stream", name="stderr", text="".join(redraws) + "\n")
+    notebook = new_notebook(cells=[new_code_cell("train.fit_tickers()", outputs=[bar])])
+    executed.parent.mkdir(parents=True)
+    nbformat.write(notebook, executed)
+    page = publish.render_html(
+        executed, executed.with_suffix(".html"), tmp_path / "runs" / "_static"
+    )
+    text = page.read_text()
+    assert text.count("fit_ticker: ") == 1 and "fit_ticker: 40 of 40 tickers done" in text
+
+
 def make_run(runs, run_id, started, reports=("01_ingest.html",)):
     folder = runs / run_id
     folder.mkdir(parents=True)

@@ -40,7 +40,10 @@ pytestmark = pytest.mark.stack
 PG_URL = os.environ.get("STOCKCAST_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/"
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-SERVERS = ("mlflow", "api", "dashboard", "lab")  # what the test starts; runner: see `cron`
+# What the test starts (runner: see `cron`), the `dask` profile included: the daily run computes
+# on its cluster, as an operator who started the stack with `--profile dask` has it.
+SERVERS = ("mlflow", "api", "dashboard", "lab", "dask-scheduler", "dask-worker")
+HEALTH_URL = re.compile(r"^https?://127\.0\.0\.1:(\d+)")
 TICKER = "AAPL"
 MODEL = f"stockcast-{TICKER}"
 BIN = Path(sys.executable).parent  # the image puts /app/.venv/bin first on PATH: so do we
@@ -75,6 +78,7 @@ def dot_env() -> dict[str, str]:
         POSTGRES_PASSWORD="stack0test",
         JUPYTER_TOKEN=uuid.uuid4().hex,
         STOCKCAST_DASHBOARD_TOKEN=uuid.uuid4().hex,  # optional: set, so the token path is run
+        STOCKCAST_DASK_SCHEDULER="tcp://dask-scheduler:8786",  # what .env.example says to set
     )
     return variables
 
@@ -89,8 +93,14 @@ class Local:
     """Where each container address, port and path of compose.yml lives on this machine."""
 
     def __init__(self, folder: Path, server: sa.engine.URL, databases: dict[str, str]):
-        published = [port for s in SERVICES.values() for port in s.get("ports", [])]
-        self.ports = {port.rsplit(":", 1)[1]: str(free_port()) for port in published}
+        published = [p.rsplit(":", 1)[1] for s in SERVICES.values() for p in s.get("ports", [])]
+        probed = [  # a port only a healthcheck reaches (a dask worker's, never published)
+            match[1]
+            for service in SERVICES.values()
+            for arg in service["healthcheck"]["test"]
+            if (match := HEALTH_URL.match(str(arg)))
+        ]
+        self.ports = {port: str(free_port()) for port in {*published, *probed}}
         self.paths = {
             "/data/mlartifacts": folder / "mlartifacts",
             "/data/outputs": folder / "outputs",
@@ -236,6 +246,7 @@ class Stack:
         jobs = [line.split(None, 5)[5] for line in cron_lines() if " runner daily" in line]
         (job,) = jobs
         flags = ["--config", str(TEST_CONFIG), "--source", "sample", "--tickers", TICKER]
+        flags += ["--executor", "dask"]  # on the profile's cluster (STOCKCAST_DASK_SCHEDULER)
         process = self.start("daily", [*shlex.split(job), *flags], service="runner")
         try:
             process.wait(timeout=900)
@@ -305,6 +316,7 @@ def stack(tmp_path_factory):
         stack.wait(
             "mlflow", lambda: stack.answers(stack.url("mlflow", "/health"), 200), MLFLOW_START
         )
+        stack.wait("dask-worker", lambda: stack.healthcheck("dask-worker").returncode == 0, 300)
         stack.run = stack.daily()
         assert stack.run.returncode == 0, f"the daily run failed:\n{stack.run.stdout}"
         stack.wait("dashboard", lambda: stack.answers(stack.url("dashboard")), 300)
@@ -340,6 +352,15 @@ def test_the_api_answers_every_endpoint_on_the_empty_database_without_a_5xx(stac
     assert stack.empty_database["/health"].status_code == 200
     check = stack.api_health_before_any_run
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_daily_run_computed_on_the_dask_profiles_cluster(stack):
+    scheduler = stack.local(stack.variables["STOCKCAST_DASK_SCHEDULER"])
+    assert f"per-ticker work dask on {scheduler};" in stack.log("daily").read_text()
+    from distributed import Client
+
+    with Client(scheduler, timeout="30s") as client:
+        assert len(client.scheduler_info()["workers"]) == 1  # the worker service, joined
 
 
 def test_the_daily_run_stored_its_artifacts_through_the_tracking_server(stack):
