@@ -22,7 +22,7 @@ import pandas as pd
 from bench.chains import run_chain
 from bench.synthetic import SYNTHETIC_LABEL, as_long_prices, write_csvs
 
-MEASURES = ("chains", "backfill", "executors", "floor")
+MEASURES = ("chains", "executors", "floor", "backfill")
 LIMITS = {
     "daily_wall_s": 300.0,
     "weekly_wall_s": 900.0,
@@ -224,6 +224,15 @@ def measure_floor(prices: pd.DataFrame, grids: dict, n_tickers: int) -> dict:
     }
 
 
+def attempt(measure: Callable[[], dict]) -> dict:
+    """A measure's figures, or its error (a failed run's last log lines): the measures after it
+    still run, and what was measured before it is kept."""
+    try:
+        return measure()
+    except RuntimeError as error:
+        return {"error": str(error)[-2000:], "load_average": load_average()}
+
+
 def measure_scale(
     universe: dict[str, pd.DataFrame],
     scratch: Path,
@@ -238,21 +247,22 @@ def measure_scale(
     csv_dir = write_csvs(universe, scratch / "scale_csv")
     measured = {"label": SYNTHETIC_LABEL, "tickers": len(tickers), "sessions": len(dates)}
     save(measured)
-    if "chains" in measures:
-        small = {t: universe[t] for t in tickers[: options["small"]]}
-        csv_dirs = {len(tickers): csv_dir, len(small): write_csvs(small, scratch / "small_csv")}
-        measured["chains"] = measure_chains(csv_dirs, dates, scratch)
-        save(measured)
-    if "executors" in measures or "floor" in measures:
-        prices = as_long_prices(universe)
-    if "executors" in measures:
-        measured["executors"] = measure_executors(make_all_features(prices))
-        save(measured)
-    if "floor" in measures:
-        measured["floor"] = measure_floor(prices, options["grids"], options["floor_tickers"])
-        save(measured)
-    if "backfill" in measures:
-        sessions = options["backfill_sessions"]
-        measured["backfill"] = measure_backfill(csv_dir, dates, sessions, len(tickers), scratch)
-        save(measured)
+    prices = as_long_prices(universe)
+    small = {t: universe[t] for t in tickers[: options["small"]]}
+    runs = {
+        "chains": lambda: measure_chains(
+            {len(tickers): csv_dir, len(small): write_csvs(small, scratch / "small_csv")},
+            dates,
+            scratch,
+        ),
+        "executors": lambda: measure_executors(make_all_features(prices)),
+        "floor": lambda: measure_floor(prices, options["grids"], options["floor_tickers"]),
+        "backfill": lambda: measure_backfill(
+            csv_dir, dates, options["backfill_sessions"], len(tickers), scratch
+        ),
+    }
+    for name in MEASURES:  # in this order: the longest, the backfill, last
+        if name in measures:
+            measured[name] = attempt(runs[name])
+            save(measured)
     return measured

@@ -6,6 +6,16 @@ from __future__ import annotations
 from bench.scale import LIMITS
 
 
+def succeeded(scale: dict, name: str) -> dict | None:
+    """The figures of measure `name`, or None when it was not run or failed."""
+    figures = scale.get(name)
+    return figures if figures and "error" not in figures else None
+
+
+def is_failure(figures) -> bool:
+    return isinstance(figures, dict) and "error" in figures
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -73,10 +83,10 @@ def executor_targets(executors: dict) -> list[dict]:
 def check_targets(scale: dict) -> list[dict]:
     """Every target whose measure is in `scale`, with its figure and PASS or MISS."""
     rows = []
-    if "chains" in scale:
-        rows += chain_targets(scale["chains"], scale.get("backfill"))
+    if succeeded(scale, "chains"):
+        rows += chain_targets(scale["chains"], succeeded(scale, "backfill"))
         rows += flatness_targets(scale["chains"])
-    if "executors" in scale:
+    if succeeded(scale, "executors"):
         rows += executor_targets(scale["executors"])
     return rows
 
@@ -136,16 +146,17 @@ def stage_rows(chains: dict) -> list[dict]:
 def summarize_scale(scale: dict) -> str:
     """The readable summary: the label, the stage table, the floor and the targets."""
     parts = [f"{scale['label']}: {scale['tickers']} tickers x {scale['sessions']} sessions"]
-    if "chains" in scale:
+    parts += [f"{name} FAILED: {scale[name]['error']}" for name in scale if is_failure(scale[name])]
+    if succeeded(scale, "chains"):
         parts.append(markdown_table(stage_rows(scale["chains"])))
-    if "backfill" in scale:
+    if succeeded(scale, "backfill"):
         backfill = scale["backfill"]
         parts.append(
             f"backfill of {backfill['sessions']} sessions x {backfill['tickers']} tickers: "
             f"{backfill['wall_seconds']} s, peak {backfill['peak_rss_mb']} MB, "
             f"stages {backfill['per_ticker_s']} s/ticker"
         )
-    if "floor" in scale and "chains" in scale:
+    if succeeded(scale, "floor") and succeeded(scale, "chains"):
         parts.append(markdown_table(floor_comparison(scale)))
     parts.append(markdown_table(check_targets(scale)))
     return "\n\n".join(part for part in parts if part)
