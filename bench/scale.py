@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.chains import run_chain
+from bench.chains import run_breakdown, run_chain, where_time_goes
 from bench.synthetic import SYNTHETIC_LABEL, as_long_prices, write_csvs
 
 MEASURES = ("chains", "executors", "floor", "backfill")
@@ -55,12 +55,20 @@ def per_ticker_seconds(chain: dict, n_tickers: int) -> dict[str, float]:
     return {s["stage"]: round(s["seconds"] / n_tickers, 4) for s in chain["stages"]}
 
 
+def add_breakdown(chain: dict, outputs: Path) -> dict:
+    """The chain with where each executed notebook's time went (chains.where_time_goes)."""
+    cells = run_breakdown(outputs / "runs" / chain["run_id"])
+    return {**chain, "notebooks": {name: where_time_goes(c) for name, c in cells.items()}}
+
+
 def measure_chain_pair(csv_dir: Path, dates: list[str], n_tickers: int, outputs: Path) -> dict:
     """`weekly` as of the next-to-last session, then `daily` as of the last (one outputs folder,
     so the daily run finds the weekly's tuned parameters and champions)."""
     pair = {"tickers": n_tickers}
     for kind, as_of in (("weekly", dates[-2]), ("daily", dates[-1])):
-        chain = run_chain([kind, *csv_args(csv_dir), "--as-of", as_of], outputs)
+        chain = add_breakdown(
+            run_chain([kind, *csv_args(csv_dir), "--as-of", as_of], outputs), outputs
+        )
         chain["per_ticker_s"] = per_ticker_seconds(chain, n_tickers)
         pair[kind] = {**chain, "load_average": load_average()}
     return pair
@@ -119,7 +127,7 @@ def measure_backfill(csv_dir: Path, dates: list[str], sessions: int, n_tickers: 
     session's outcome is not known yet)."""
     start, end = dates[-sessions - 1], dates[-2]
     args = ["backfill", *csv_args(csv_dir), "--start", start, "--end", end]
-    chain = run_chain(args, scratch / "backfill")
+    chain = add_breakdown(run_chain(args, scratch / "backfill"), scratch / "backfill")
     chain["per_ticker_s"] = per_ticker_seconds(chain, n_tickers)
     return {"sessions": sessions, "tickers": n_tickers, **chain, "load_average": load_average()}
 

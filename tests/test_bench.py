@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import scale, scale_report
+from bench import chains, scale, scale_report
 from bench.__main__ import merge, parse_measures, parse_parts, scale_saver, to_markdown
 from bench.chains import read_log
 from bench.synthetic import make_synthetic_universe
@@ -82,7 +82,7 @@ def fake_chain(stage_seconds: dict[str, float], wall: float, peak: float = 500.0
         {"stage": name, "outcome": "ok", "seconds": s, "notebook_seconds": s, "peak_rss_mb": peak}
         for name, s in stage_seconds.items()
     ]
-    return {"command": "x", "wall_seconds": wall, "startup_seconds": 1.0,
+    return {"command": "x", "run_id": "r", "wall_seconds": wall, "startup_seconds": 1.0,
             "closing_seconds": 1.0, "peak_rss_mb": peak, "stages": stages}  # fmt: skip
 
 
@@ -210,3 +210,42 @@ def test_an_unknown_measure_is_refused():
     assert parse_measures("floor,chains") == ["floor", "chains"]
     with pytest.raises(argparse.ArgumentTypeError, match="unknown measure nope"):
         parse_measures("nope")
+
+
+def code_cell(source: str, seconds: float, stderr: str = "") -> dict:
+    outputs = [{"output_type": "stream", "name": "stderr", "text": stderr}] if stderr else []
+    return {"cell_type": "code", "source": source, "outputs": outputs,
+            "metadata": {"papermill": {"duration": seconds}}}  # fmt: skip
+
+
+def test_an_executed_notebooks_time_is_split_by_what_its_cells_call(tmp_path):
+    bar = (
+        "progress fit_ticker on 2 local processes: {p}% |#| {n} of 500 tickers done, 0 failed, "
+        "{t} elapsed, 00:10 left\r"
+    )
+    cells = [
+        code_cell("from stockcast import store, tracking, train", 8.0),
+        code_cell("engine = store.connect(url)", 0.5),
+        code_cell(
+            "trained = train.fit_tickers(features)\nlogged = tracking.log_trainings(trained)",
+            300.0,
+            bar.format(p=50, n=250, t="02:00") + bar.format(p=100, n=500, t="1:04:10"),
+        ),
+        code_cell("train.scores_table(trained)", 1.5),
+        {"cell_type": "markdown", "source": "## Scores", "metadata": {}},
+    ]
+    path = tmp_path / "04_train.ipynb"
+    path.write_text(json.dumps({"cells": cells}))
+    found = chains.notebook_cells(path)
+    assert [c["calls"] for c in found] == [[], ["database"], ["mlflow"], []]
+    assert found[2]["maps"] == [
+        {"map": "fit_ticker on 2 local processes", "done": 500, "total": 500, "seconds": 3850}
+    ]
+    split = chains.where_time_goes(found)
+    assert split["imports_s"] == 8.0
+    assert (split["mlflow_cells_s"], split["database_cells_s"], split["other_cells_s"]) == (
+        300.0,
+        0.5,
+        1.5,
+    )
+    assert split["maps_s"] == {"fit_ticker on 2 local processes": 3850}
