@@ -92,16 +92,19 @@ def save_report(measured: dict) -> dict:
 
 def scale_saver(previous: dict | None) -> callable:
     """What saves the scale section after each measure: over the previous section's measures
-    when it was measured on a universe of the same size, each measure stamped as it ends."""
+    when it was measured on a universe of the same size, each measure stamped as it ends with
+    the commit checked out when the bench started (the code it imported)."""
     kept = dict(previous or {})
     stamps: dict[str, dict] = {}
+    commit = git_commit()
 
     def save(scale: dict) -> None:
         if (kept.get("tickers"), kept.get("sessions")) != (scale["tickers"], scale["sessions"]):
             kept.clear()
         for name, figures in scale.items():
             if isinstance(figures, dict):  # a measure: stamped when it first ends
-                kept[name] = {**figures, **stamps.setdefault(name, current_stamp())}
+                stamp = {**current_stamp(), "git_commit": commit}
+                kept[name] = {**figures, **stamps.setdefault(name, stamp)}
             else:
                 kept[name] = figures
         save_report({"scale": kept})
