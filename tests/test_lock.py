@@ -47,8 +47,14 @@ def no_run_left_behind():
 def start_run(*args: str, env: dict, left_behind: bool = False) -> subprocess.Popen:
     """`python -m runner --config <test config> <args>` in its own process group; killed after
     the test unless `left_behind` (a module's fixture then ends it)."""
+    command = [sys.executable, "-m", "runner", "--config", str(TEST_CONFIG), *args]
+    return popen(command, env, left_behind)
+
+
+def popen(command: list[str], env: dict, left_behind: bool = False) -> subprocess.Popen:
+    """`command` from the repository in its own process group, its output captured."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--config", str(TEST_CONFIG), *args],
+        command,
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -257,17 +263,7 @@ def start_fake_run(tmp_path: Path, spec: dict, *args: str, env: dict) -> subproc
 
     spec_path = tmp_path / f"fake_stages_{len(_started)}.json"
     spec_path.write_text(json.dumps(spec))
-    process = subprocess.Popen(
-        fake_papermill.command(spec_path, *args),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    _started.append(process)
-    return process
+    return popen(fake_papermill.command(spec_path, *args), env)
 
 
 def test_two_runs_started_together_on_a_fresh_setup_one_exits_0_the_other_3(tmp_path):
