@@ -8,7 +8,7 @@ UV := python3 -m uv
 STAMP := $(VENV)/.stockcast-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test bench bench-demo lint format dashboard lab api status clean
+.PHONY: help setup run test bench bench-demo bench-scale lint format dashboard lab api status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,11 +27,14 @@ run: setup ## the offline demo: sample prices, backfill, tune, train, predict, e
 test: setup ## the whole test suite (PostgreSQL too when STOCKCAST_TEST_PG_URL is set)
 	$(PY) -m pytest
 
-bench: setup ## time and memory per stage and ticker (demo, 50 synthetic tickers, backfill) -> outputs/bench.json
+bench: setup ## time and memory per stage and ticker (demo, 50 synthetic tickers, backfill, scale: 1-2 hours) -> outputs/bench.json
 	$(PY) -m bench
 
 bench-demo: setup ## only the offline demo's wall time, stage by stage (a few minutes) -> outputs/bench.json
 	$(PY) -m bench --only demo
+
+bench-scale: setup ## issue 12's targets on 500 synthetic tickers, PASS/MISS (1-2 hours; MEASURES=chains,executors,floor,backfill)
+	$(PY) -m bench --only scale $(if $(MEASURES),--measures $(MEASURES))
 
 lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check stockcast runner bench tests scripts

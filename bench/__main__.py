@@ -5,8 +5,13 @@ Three measurements, each in a fresh outputs folder so nothing is cached:
 - `synthetic`: a SYNTHETIC universe of 50 tickers (real daily returns of the sample,
   block-resampled onto made-up symbols SYN01..SYN50 and written as Yahoo CSV exports) through
   the weekly chain, plus each ticker's feature and training cost measured in-process;
-- `backfill`: a 750-session backfill of two tickers (AAPL, MSFT from the sample).
-`--only demo` measures just the demo (a few minutes): the before/after figure of a change.
+- `backfill`: a 750-session backfill of two tickers (AAPL, MSFT from the sample);
+- `scale`: issue 12's targets on a SYNTHETIC universe of 500 tickers x 1,500 sessions
+  (bench/scale.py: weekly and daily chains at 500 and 50 tickers, a 250-session backfill, the
+  train stage on 1 and 2 processes and on Dask, the compute floor), each measure saved as it
+  ends, PASS/MISS printed.
+`--only demo` measures just the demo (a few minutes): the before/after figure of a change;
+`--only scale --measures executors` one measure of the scale part.
 Sections not measured keep their previous figures in `bench.json`, each stamped with its
 commit and time. Peak memory is the largest resident set of the runner and its kernels.
 """
@@ -22,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.chains import backfill_quality, run_chain
+from bench.scale import MEASURES, measure_scale
+from bench.scale_report import summarize_scale
 from bench.synthetic import (
     SYNTHETIC_LABEL,
     as_long_prices,
@@ -31,9 +38,9 @@ from bench.synthetic import (
     write_csvs,
 )
 from runner.runs import git_commit
-from stockcast.config import load_settings
+from stockcast.config import load_pipeline_config, load_settings
 
-PARTS = ("demo", "synthetic", "backfill")
+PARTS = ("demo", "synthetic", "backfill", "scale")
 BACKFILL_KEY = "backfill_750_sessions_2_tickers"
 
 
@@ -65,25 +72,81 @@ def measure_backfill(scratch: Path, sample) -> dict:
     return backfill
 
 
-def run_bench(parts: list[str], n_tickers: int, n_sessions: int) -> dict:
+def current_stamp() -> dict:
+    """When and on which commit a section was measured."""
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+    }
+
+
+def save_report(measured: dict) -> dict:
+    """Merge the measured sections into `bench.json` (the others keep their figures)."""
+    target = load_settings().bench_path
+    previous = json.loads(target.read_text()) if target.is_file() else {}
+    bench = merge(previous, measured)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(bench, indent=2))
+    return bench
+
+
+def scale_saver(previous: dict | None) -> callable:
+    """What saves the scale section after each measure: over the previous section's measures
+    when it was measured on a universe of the same size, each measure stamped as it ends with
+    the commit checked out when the bench started (the code it imported)."""
+    kept = dict(previous or {})
+    stamps: dict[str, dict] = {}
+    commit = git_commit()
+
+    def save(scale: dict) -> None:
+        if (kept.get("tickers"), kept.get("sessions")) != (scale["tickers"], scale["sessions"]):
+            kept.clear()
+        for name, figures in scale.items():
+            if isinstance(figures, dict):  # a measure: stamped when it first ends
+                stamp = {**current_stamp(), "git_commit": commit}
+                kept[name] = {**figures, **stamps.setdefault(name, stamp)}
+            else:
+                kept[name] = figures
+        save_report({"scale": kept})
+
+    return save
+
+
+def measure_scale_part(scratch: Path, sample, args) -> dict:
+    """The scale part on a synthetic universe of args.tickers (500) x args.sessions, saved
+    measure by measure into bench.json."""
+    target = load_settings().bench_path
+    previous = json.loads(target.read_text()).get("scale") if target.is_file() else None
+    universe = make_synthetic_universe(sample, args.tickers or 500, args.sessions)
+    options = {
+        "small": args.small,
+        "backfill_sessions": args.backfill_sessions,
+        "floor_tickers": args.floor_tickers,
+        "grids": load_pipeline_config()["tune"]["grids"],
+    }
+    save = scale_saver(previous)
+    measure_scale(universe, scratch, args.measures, options, save)
+    return json.loads(target.read_text())["scale"]
+
+
+def run_bench(args: argparse.Namespace) -> dict:
     """The measured sections, each stamped with when and on which commit it was measured."""
     from stockcast import sources
 
     sample = sources.fetch_prices("sample", None).prices
-    stamp = {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-    }
+    stamp = current_stamp()
     report = {}
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
         scratch = Path(scratch)
-        if "demo" in parts:
+        if "demo" in args.only:
             report["demo"] = {**stamp, **measure_demo(scratch)}
-        if "synthetic" in parts:
-            synthetic = measure_synthetic(scratch, sample, n_tickers, n_sessions)
+        if "synthetic" in args.only:
+            synthetic = measure_synthetic(scratch, sample, args.tickers or 50, args.sessions)
             report["synthetic"] = {**stamp, **synthetic}
-        if "backfill" in parts:
+        if "backfill" in args.only:
             report[BACKFILL_KEY] = {**stamp, **measure_backfill(scratch, sample)}
+        if "scale" in args.only:
+            report["scale"] = measure_scale_part(scratch, sample, args)
     return report
 
 
@@ -132,14 +195,23 @@ def to_markdown(bench: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_parts(text: str) -> list[str]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = sorted(set(parts) - set(PARTS))
-    if unknown or not parts:
+def parse_choices(text: str, choices: tuple[str, ...], what: str = "part") -> list[str]:
+    """A comma-separated selection from `choices`; an unknown or empty one is refused."""
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = sorted(set(chosen) - set(choices))
+    if unknown or not chosen:
         raise argparse.ArgumentTypeError(
-            f"unknown part {', '.join(unknown) or '(none)'}: choose from {', '.join(PARTS)}"
+            f"unknown {what} {', '.join(unknown) or '(none)'}: choose from {', '.join(choices)}"
         )
-    return parts
+    return chosen
+
+
+def parse_parts(text: str) -> list[str]:
+    return parse_choices(text, PARTS)
+
+
+def parse_measures(text: str) -> list[str]:
+    return parse_choices(text, MEASURES, "measure")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,15 +223,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", type=parse_parts, default=list(PARTS), help="comma-separated: " + ",".join(PARTS)
     )
-    parser.add_argument("--tickers", type=int, default=50, help="synthetic universe size")
+    parser.add_argument(
+        "--tickers", type=int, help="synthetic universe size (synthetic: 50, scale: 500)"
+    )
     parser.add_argument("--sessions", type=int, default=1500, help="sessions per synthetic ticker")
+    parser.add_argument(
+        "--measures",
+        type=parse_measures,
+        default=list(MEASURES),
+        help="scale part, comma-separated: " + ",".join(MEASURES),
+    )
+    parser.add_argument("--small", type=int, default=50, help="scale: tickers of the small chains")
+    parser.add_argument("--backfill-sessions", type=int, default=250, help="scale: backfill length")
+    parser.add_argument(
+        "--floor-tickers", type=int, default=50, help="scale: tickers timed for the compute floor"
+    )
     args = parser.parse_args(argv)
-    measured = run_bench(args.only, args.tickers, args.sessions)
+    measured = run_bench(args)
+    bench = save_report(measured)
     target = load_settings().bench_path
-    previous = json.loads(target.read_text()) if target.is_file() else {}
-    bench = merge(previous, measured)
-    target.write_text(json.dumps(bench, indent=2))
     print(to_markdown(bench))
+    if "scale" in measured:
+        print("\n" + summarize_scale(measured["scale"]))
     if "demo" in measured:
         demo = measured["demo"]
         print(f"\ndemo wall time: {demo['wall_seconds']} s (commit {demo['git_commit']})")

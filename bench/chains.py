@@ -106,6 +106,7 @@ def run_chain(args: list[str], outputs: Path) -> dict:
     last_end = stages[-1]["end"] if stages else run_started
     return {
         "command": " ".join(["python -m runner", *args]),
+        "run_id": run_id,
         "wall_seconds": round(finished - started, 1),
         "startup_seconds": round(run_started - started, 1),
         "closing_seconds": round(finished - last_end, 1),
@@ -144,3 +145,89 @@ def backfill_quality(outputs: Path) -> list[dict]:
             }
         )
     return rows
+
+
+# A map's progress bar as the executors draw it (`progress fit_ticker on 2 local processes: 100%
+# |...| 500 of 500 tickers done, 0 failed, 04:10 elapsed, 00:00 left`).
+PROGRESS_LINE = re.compile(
+    r"progress (?P<label>.+?): +\d+% .* (?P<done>\d+) of (?P<total>\d+) tickers done.*?"
+    r"(?P<elapsed>[\d:]+) elapsed"
+)
+# What a cell's source names: the part of the system its time goes to.
+CELL_KINDS = (("mlflow", "tracking."), ("database", "store."))
+
+
+def clock_seconds(text: str) -> int:
+    """'04:10' or '1:02:03' (tqdm's elapsed) in seconds."""
+    seconds = 0
+    for part in text.split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
+def cell_kinds(source: str) -> list[str]:
+    """Which of MLflow and the database a cell's code calls (by `tracking.` and `store.`)."""
+    return [kind for kind, marker in CELL_KINDS if marker in source]
+
+
+def map_timings(outputs: list[dict]) -> list[dict]:
+    """Each per-ticker map's last progress drawing in a cell's outputs: its label, tickers and
+    elapsed seconds."""
+    text = "".join(
+        "".join(out.get("text", "")) for out in outputs if out.get("output_type") == "stream"
+    )
+    last = {}
+    for line in re.split(r"[\r\n]+", text):
+        if match := PROGRESS_LINE.search(line):
+            last[match["label"]] = {
+                "map": match["label"],
+                "done": int(match["done"]),
+                "total": int(match["total"]),
+                "seconds": clock_seconds(match["elapsed"]),
+            }
+    return list(last.values())
+
+
+def notebook_cells(path: Path) -> list[dict]:
+    """An executed notebook's code cells: first line, seconds (papermill's), whether it calls
+    MLflow or the database, and the per-ticker maps it ran with their elapsed seconds."""
+    cells = []
+    for cell in json.loads(path.read_text())["cells"]:
+        timing = cell.get("metadata", {}).get("papermill", {})
+        if cell["cell_type"] != "code" or timing.get("duration") is None:
+            continue
+        source = "".join(cell["source"])
+        cells.append(
+            {
+                "cell": source.strip().splitlines()[0][:80] if source.strip() else "",
+                "seconds": round(timing["duration"], 2),
+                "calls": cell_kinds(source),
+                "maps": map_timings(cell.get("outputs", [])),
+            }
+        )
+    return cells
+
+
+def run_breakdown(run_folder: Path) -> dict[str, list[dict]]:
+    """Executed notebook name -> its cells (notebook_cells), for every notebook of a run."""
+    return {path.name: notebook_cells(path) for path in sorted(run_folder.glob("*.ipynb"))}
+
+
+def where_time_goes(cells: list[dict]) -> dict:
+    """One notebook's cell seconds split: its imports (the first cell), the cells that call
+    MLflow, those that call the database (and not MLflow), the rest; and the per-ticker maps'
+    own seconds (inside those cells). A cell is counted whole where its code calls the system,
+    so the MLflow and database figures are upper bounds."""
+    split = {"imports_s": 0.0, "mlflow_cells_s": 0.0, "database_cells_s": 0.0, "other_cells_s": 0.0}
+    for number, cell in enumerate(cells):
+        if number == 0:
+            key = "imports_s"
+        elif "mlflow" in cell["calls"]:
+            key = "mlflow_cells_s"
+        elif "database" in cell["calls"]:
+            key = "database_cells_s"
+        else:
+            key = "other_cells_s"
+        split[key] += cell["seconds"]
+    maps = {m["map"]: m["seconds"] for cell in cells for m in cell["maps"]}
+    return {**{key: round(value, 1) for key, value in split.items()}, "maps_s": maps}
