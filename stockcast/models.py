@@ -61,14 +61,21 @@ def make_naive(params: dict) -> NaiveForecast:
     return NaiveForecast()
 
 
-def make_ridge(params: dict) -> Pipeline:
+def make_ridge(params: dict, impute: str = "median") -> Pipeline:
     return Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("impute", SimpleImputer(strategy=impute, keep_empty_features=True)),
             ("scale", StandardScaler()),
             ("model", Ridge(**params)),
         ]
     )
+
+
+def make_pooled(params: dict) -> Pipeline:
+    """The ridge, imputing a stray NaN by the mean: the median of ~500,000 pooled rows (numpy's
+    masked median sorts them) took 0.7 s of each 1 s refit at 500 tickers. Rows without NaN,
+    nearly all after the warm-up, are fitted exactly as by the median version."""
+    return make_ridge(params, impute="mean")
 
 
 def make_xgboost(params: dict) -> XGBRegressor:
@@ -79,7 +86,7 @@ MODELS: dict[str, Callable[[dict], BaseEstimator]] = {
     "naive": make_naive,
     "ridge": make_ridge,
     "xgboost": make_xgboost,
-    "pooled": make_ridge,
+    "pooled": make_pooled,
 }
 
 
