@@ -4,16 +4,18 @@ the close). Many tickers give it many more rows per session of history than any 
 
 It is refitted on a schedule of sessions of the union calendar: the anchors (the as-of date live,
 each ticker's retrain dates in the backfill) and every `retrain_every` sessions back from the
-first anchor, far enough (`train_window` sessions) to cover every walk-forward test date a
-ticker's train needs. A refit at date r learns from the rows whose label was known at r (the
-label's session on or before r) in the last `train_window` sessions, and predicts every row
-dated from r to the next refit: `pooled_oos`, out of sample at each row's own date. Rows before
-the first refit, or after a refit with too few rows (`min_train_rows`), get naive's zero.
+first anchor, far enough (`oos_span`: the walk-forward's test blocks and one retrain interval)
+to cover every walk-forward test date a ticker's train needs. A refit at date r learns from the
+rows whose label was known at r (the label's session on or before r) in the last `train_window`
+sessions, and predicts every row dated from r to the next refit: `pooled_oos`, out of sample at
+each row's own date. Rows before the first refit, or after a refit with too few rows
+(`min_train_rows`), get naive's zero.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -43,11 +45,20 @@ class PooledFits:
     models: dict[pd.Timestamp, BaseEstimator | None]
     oos: pd.DataFrame
 
+    @cached_property
+    def oos_by_ticker(self) -> dict[str, pd.Series]:
+        """Each ticker's pooled_oos by date, split once (a scan of `oos` per ticker took 2.8 s
+        of a 500-ticker stage)."""
+        return {
+            ticker: rows.set_index("date")["pooled_oos"]
+            for ticker, rows in self.oos.groupby("ticker", sort=False)
+        }
+
     def for_ticker(self, ticker: str, dates) -> PooledTicker:
         """The ticker's own slice: its pooled_oos column and the models fitted at `dates`."""
-        rows = self.oos[self.oos["ticker"] == ticker]
+        empty = pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"), name="pooled_oos")
         models = {pd.Timestamp(d): self.models.get(pd.Timestamp(d)) for d in dates}
-        return PooledTicker(rows.set_index("date")["pooled_oos"], models)
+        return PooledTicker(self.oos_by_ticker.get(ticker, empty), models)
 
 
 def uses_pooled(features: pd.DataFrame, settings: TrainSettings) -> bool:
