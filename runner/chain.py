@@ -16,7 +16,7 @@ from runner.execute import StageFailure, declared_parameters, run_notebook
 from runner.lock import hold_lock
 from runner.runs import RunRecord, StageRecord, close_abandoned, new_run_id, write_params
 from runner.stages import Stage, stage_parameters
-from stockcast import store
+from stockcast import reports, store
 from stockcast.config import NOTEBOOKS_DIR, Settings, mask_secrets
 from stockcast.errors import StockcastError, StorageError, describe
 
@@ -51,12 +51,6 @@ def _failed_tickers(engine, run_id: str) -> dict[str, str]:
     items = store.run_items(engine, [run_id])
     failed = items[items["status"] == "failed"]
     return {row.ticker: f"{row.stage}: {row.error}" for row in failed.itertuples()}
-
-
-def _list_tickers(tickers: list[str], shown: int = 10) -> str:
-    """The tickers, or for a large universe the first few and how many more."""
-    more = len(tickers) - shown
-    return ", ".join(tickers[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _first_failure(failed: dict[str, str]) -> str:
@@ -154,8 +148,8 @@ def execute_plan(plan: RunPlan, settings: Settings) -> int:
         try:
             log(
                 f"run {run_id}: {plan.kind} as of {common.get('as_of')} for "
-                f"{_list_tickers(common['tickers'])}, per-ticker work {plan.describe_executor()}; "
-                f"reports in {folder}"
+                f"{reports.some(common['tickers'], shown=10)}, "
+                f"per-ticker work {plan.describe_executor()}; reports in {folder}"
             )
             status = _execute_stages(plan, settings, engine, record, common)
         except KeyboardInterrupt:
