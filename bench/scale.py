@@ -132,14 +132,6 @@ def measure_backfill(csv_dir: Path, dates: list[str], sessions: int, n_tickers: 
     return {"sessions": sessions, "tickers": n_tickers, **chain, "load_average": load_average()}
 
 
-def make_all_features(prices: pd.DataFrame) -> pd.DataFrame:
-    """Every ticker's feature table, concatenated (what 02_features hands to train)."""
-    from stockcast import features
-
-    tables = [features.make_features(one) for _, one in prices.groupby("ticker", sort=True)]
-    return pd.concat(tables, ignore_index=True)
-
-
 def time_fit(features: pd.DataFrame, executor) -> dict:
     """Seconds of `train.fit_tickers` over every ticker on `executor`, its workers started and
     warmed (imports) first on a few tickers, timed apart: the compute that scales with workers,
@@ -250,6 +242,8 @@ def measure_scale(
 ) -> dict:
     """Every chosen measure on `universe`, each handed to `save` (name -> figures) as it ends.
     `options`: small (tickers of the small chains), backfill_sessions, floor_tickers, grids."""
+    from stockcast.features import make_features  # every ticker's table, as 02_features makes it
+
     tickers = sorted(universe)
     dates = session_dates(universe)
     csv_dir = write_csvs(universe, scratch / "scale_csv")
@@ -263,7 +257,7 @@ def measure_scale(
             dates,
             scratch,
         ),
-        "executors": lambda: measure_executors(make_all_features(prices)),
+        "executors": lambda: measure_executors(make_features(prices)),
         "floor": lambda: measure_floor(prices, options["grids"], options["floor_tickers"]),
         "backfill": lambda: measure_backfill(
             csv_dir, dates, options["backfill_sessions"], len(tickers), scratch
