@@ -185,35 +185,47 @@ def measure_executors(features: pd.DataFrame) -> dict:
     }
 
 
-def time_one_ticker(one: pd.DataFrame, grids: dict) -> dict:
-    """Seconds of each step of one ticker's work, one process, no notebook, MLflow or DB."""
-    from stockcast import features, train, tune
+def timed(step: Callable, *args):
+    """(step's result, its seconds)."""
+    clock = time.perf_counter()
+    result = step(*args)
+    return result, time.perf_counter() - clock
 
-    steps = {}
-    clock = time.perf_counter()
-    table = features.make_features(one)
-    steps["features_s"] = time.perf_counter() - clock
-    ticker = str(one["ticker"].iloc[0])
-    clock = time.perf_counter()
-    tuned = tune.tune_one(table, ticker, grids)
-    steps["tune_s"] = time.perf_counter() - clock
+
+def time_one_ticker(table: pd.DataFrame, grids: dict, pooled) -> dict:
+    """Seconds of tune, fit and forecast of one ticker's features, one process, no notebook,
+    MLflow or DB; `pooled` is the ticker's slice of the pooled fits (or None)."""
+    from stockcast import train, tune
+
+    ticker = str(table["ticker"].iloc[0])
+    tuned, tune_s = timed(tune.tune_one, table, ticker, grids)
     params = {row["model"]: row["params"] for row in tuned}
-    clock = time.perf_counter()
-    trained = train.fit_ticker(table, params, train.TrainSettings())
-    steps["fit_s"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    train.forecast_next(trained, table[table["date"] == trained.as_of_date])
-    steps["forecast_s"] = time.perf_counter() - clock
-    return {"ticker": ticker, **{name: round(s, 4) for name, s in steps.items()}}
+    trained, fit_s = timed(train.fit_ticker, table, params, train.TrainSettings(), pooled)
+    last = table[table["date"] == trained.as_of_date]
+    _, forecast_s = timed(train.forecast_next, trained, last)
+    return {"ticker": ticker, "tune_s": tune_s, "fit_s": fit_s, "forecast_s": forecast_s}
 
 
 def measure_floor(prices: pd.DataFrame, grids: dict, n_tickers: int) -> dict:
     """The compute floor per ticker (mean over the first `n_tickers`, after one warm-up ticker
-    pays the imports): a weekly run's is features + tune + fit + forecast, a daily run's the
-    same without tune."""
-    groups = [one for _, one in prices.groupby("ticker", sort=True)]
-    time_one_ticker(groups[0], grids)  # warm-up: pandas-ta and xgboost imports
-    rows = pd.DataFrame([time_one_ticker(one, grids) for one in groups[:n_tickers]])
+    pays the imports): features, the pooled fits (once for the `n_tickers`, shared out), tune,
+    fit and forecast for a weekly run; the same without tune for a daily run."""
+    from stockcast import features, pooled, train
+
+    groups = [one for _, one in prices.groupby("ticker", sort=True)][: n_tickers + 1]
+    timings = [timed(features.make_features, one) for one in groups]
+    tables = [table for table, _ in timings]
+    time_one_ticker(tables[0], grids, None)  # warm-up: pandas-ta and xgboost imports
+    tables, features_s = tables[1:], [seconds for _, seconds in timings[1:]]
+    every = pd.concat(tables, ignore_index=True)
+    as_of = every.groupby("ticker")["date"].max()
+    fits, pooled_s = timed(pooled.fit_pooled, every, as_of.unique(), train.TrainSettings())
+    rows = pd.DataFrame(
+        [
+            time_one_ticker(table, grids, fits and fits.for_ticker(ticker, [as_of[ticker]]))
+            for table, ticker in zip(tables, as_of.index, strict=True)
+        ]
+    ).assign(features_s=features_s, pooled_s=pooled_s / len(tables))
     mean = rows.drop(columns="ticker").mean()
     return {
         "tickers": len(rows),

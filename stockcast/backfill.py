@@ -60,10 +60,16 @@ def replay(
     return pd.concat(replayed.values(), ignore_index=True), failures
 
 
+def retrain_blocks(rows: pd.DataFrame, start, end, every: int) -> list[pd.Series]:
+    """One ticker's as-of sessions from start to end in blocks of `every`; each block is
+    forecast by models trained as of its first session, its retrain date."""
+    as_of_dates = rows.loc[rows["date"].between(start, end), "date"].sort_values()
+    return [as_of_dates.iloc[first : first + every] for first in range(0, len(as_of_dates), every)]
+
+
 def retrain_dates(rows: pd.DataFrame, start, end, every: int) -> list[pd.Timestamp]:
     """One ticker's retrain dates: every `every`-th of its sessions from start to end."""
-    as_of_dates = rows.loc[rows["date"].between(start, end), "date"].sort_values()
-    return list(as_of_dates.iloc[::every])
+    return [block.iloc[0] for block in retrain_blocks(rows, start, end, every)]
 
 
 def replay_ticker(
@@ -71,15 +77,14 @@ def replay_ticker(
 ) -> pd.DataFrame:
     """One ticker's replay: each block of as-of dates uses models trained as of its first date."""
     rows = rows.sort_values("date").reset_index(drop=True)
-    as_of_dates = rows.loc[rows["date"].between(start, end), "date"]
-    if as_of_dates.empty:
+    blocks = retrain_blocks(rows, start, end, settings.retrain_every)
+    if not blocks:
         raise NotEnoughHistory(
             f"{rows['ticker'].iloc[0]} has no sessions from {start.date()} to {end.date()}: "
             "ingest them or narrow the range"
         )
     parts = []
-    for first in range(0, len(as_of_dates), settings.retrain_every):
-        block = as_of_dates.iloc[first : first + settings.retrain_every]
+    for block in blocks:
         trained_as_of = block.iloc[0]
         params = params_at(rows["ticker"].iloc[0], trained_as_of) if params_at else None
         # Only rows up to the training date; fit_ticker masks that date's own label.

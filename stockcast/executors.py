@@ -148,6 +148,7 @@ class Tally:
 
     label: str
     total: int
+    then: Callable[[str, object], None] | None = None
     outcomes: dict[str, tuple] = field(default_factory=dict)
     failed: int = 0
 
@@ -168,6 +169,8 @@ class Tally:
     def record(self, ticker: str, outcome: tuple[bool, object]) -> None:
         self.outcomes[ticker] = outcome
         self.failed += not outcome[0]
+        if outcome[0] and self.then is not None:
+            self.then(ticker, outcome[1])
         if self.bar is not None:
             self.bar.set_postfix_str(f"{self.failed} failed", refresh=False)
             self.bar.update()
@@ -181,12 +184,16 @@ def map_tickers(
     executor: str | Executor = "serial",
     workers: int | None = None,
     scheduler: str | None = None,
+    then: Callable[[str, object], None] | None = None,
 ) -> tuple[dict[str, object], dict[str, str]]:
     """function(*tasks[ticker]) for every ticker; returns (ticker -> result, ticker -> reason),
-    both in the order of `tasks`."""
+    both in the order of `tasks`. `then(ticker, result)`, when given, runs in this process on
+    each success as it arrives, while the other tickers' work goes on in the workers (MLflow
+    logging overlapping the fits); it handles its own failures."""
     calls = {ticker: TickerCall(function, tuple(args)) for ticker, args in tasks.items()}
     chosen = as_executor(executor, workers, scheduler).for_tickers(len(calls))
-    tally = Tally(f"{getattr(function, '__name__', 'task')} on {chosen.describe()}", len(calls))
+    label = f"{getattr(function, '__name__', 'task')} on {chosen.describe()}"
+    tally = Tally(label, len(calls), then)
     if chosen.kind == "serial":
         for ticker, call in calls.items():
             tally.record(ticker, call())

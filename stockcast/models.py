@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from xgboost import XGBRegressor
 
 from stockcast.errors import BadInput
@@ -78,8 +78,20 @@ def make_pooled(params: dict) -> Pipeline:
     return make_ridge(params, impute="mean")
 
 
-def make_xgboost(params: dict) -> XGBRegressor:
-    return XGBRegressor(**{**params, **XGBOOST_FIXED})
+def as_array(X) -> np.ndarray:
+    """The feature values without their names (a frame's rows, as floats)."""
+    return np.asarray(X, dtype=float)
+
+
+def make_xgboost(params: dict) -> Pipeline:
+    """XGBoost fed arrays: given a frame, it checks the feature names at every boosting round
+    (Python, not trees). Same predictions; measured 3 % off a ticker's fit, 7 % off its tuning."""
+    return Pipeline(
+        [
+            ("array", FunctionTransformer(as_array)),
+            ("model", XGBRegressor(**{**params, **XGBOOST_FIXED})),
+        ]
+    )
 
 
 MODELS: dict[str, Callable[[dict], BaseEstimator]] = {

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from stockcast.config import MODELS_LOGGED, Settings
 from stockcast.errors import BadInput
-from stockcast.executors import map_tickers
+from stockcast.executors import attempt
 
 ALIAS = "champion"
 TAG_RUN = "stockcast.run_id"
@@ -42,6 +43,19 @@ def _quiet() -> None:
     # Advice aimed at interactive MLflow users (type hints, pickling); our models are ours.
     for message in (".*type hints.*", ".*CloudPickle.*", ".*pydantic.*", ".*pip version.*"):
         warnings.filterwarnings("ignore", message=message)
+
+
+@contextmanager
+def _silenced():
+    """MLflow's event prints (eprint) off for the block, as they were after it."""
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    was = MLFLOW_LOGGING_STREAM.enabled
+    MLFLOW_LOGGING_STREAM.enabled = False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = was
 
 
 def configure(settings: Settings):
@@ -191,7 +205,8 @@ def register_champion(logged: LoggedTraining, client=None) -> LoggedTraining:
     client = client or MlflowClient()
     name = registered_name(logged.ticker)
     tags = {TAG_AS_OF: logged.as_of, "model": logged.champion}
-    version = mlflow.register_model(logged.model_uris[logged.champion], name, tags=tags)
+    with _silenced():  # its "Created version ..." lines: 500 of them in a report, and in cron's log
+        version = mlflow.register_model(logged.model_uris[logged.champion], name, tags=tags)
     current = champion_as_of(logged.ticker, client)
     moved = current is None or logged.as_of > current
     if moved:
@@ -223,26 +238,39 @@ def log_and_register(
     return asdict(register_champion(logged))
 
 
-def log_trainings(
-    trained: dict,
-    params: dict[str, dict],
-    run_id: str,
-    settings_used: dict,
-    models: str = "served",
-) -> tuple[list[dict], dict[str, str]]:
-    """log_and_register every ticker (in this process: it holds the MLflow client); one ticker's
-    MLflow failure is recorded and the others go on. Returns (one dict per ticker, failures)."""
-    tasks = {
-        ticker: (fitted, params.get(ticker, {}), run_id, settings_used, models)
-        for ticker, fitted in trained.items()
-    }
-    logged, failures = map_tickers(log_and_register, tasks)
-    return list(logged.values()), {ticker: f"MLflow: {why}" for ticker, why in failures.items()}
+@dataclass
+class TrainingLog:
+    """log_and_register each ticker's train as it arrives: given as `fit_tickers(..., then=log)`
+    it runs in the stage's process (which holds the MLflow client) while the other tickers'
+    fits go on in the workers, so logging (~0.15 s a ticker) overlaps fitting instead of
+    following it. One ticker's MLflow failure is recorded ("MLflow: ...") and the others go
+    on; `logged` holds one log_and_register dict per ticker, in arrival order."""
 
+    params: dict[str, dict]
+    run_id: str
+    settings_used: dict
+    models: str = "served"
+    logged: dict[str, dict] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
 
-def champion_versions(logged: list[dict]) -> dict[str, str | None]:
-    """ticker -> the registered version of its champion, from log_trainings' entries."""
-    return {entry["ticker"]: entry["version"] for entry in logged}
+    def __call__(self, ticker: str, trained) -> None:
+        task = (trained, self.params.get(ticker, {}), self.run_id, self.settings_used, self.models)
+        ok, value = attempt(log_and_register, task)
+        if ok:
+            self.logged[ticker] = value
+        else:
+            self.failures[ticker] = f"MLflow: {value}"
+
+    def versions(self) -> dict[str, str | None]:
+        """ticker -> the registered version of its champion."""
+        return {ticker: entry["version"] for ticker, entry in self.logged.items()}
+
+    def table(self) -> pd.DataFrame:
+        """One row per logged ticker, in ticker order (the model URIs left out)."""
+        rows = [self.logged[ticker] for ticker in sorted(self.logged)]
+        return pd.DataFrame(rows, columns=[f.name for f in fields(LoggedTraining)]).drop(
+            columns="model_uris"
+        )
 
 
 def log_tuning(tuned: pd.DataFrame, run_id: str, grids: dict) -> list[str]:

@@ -5,6 +5,7 @@ with their intervals (forecaster.py). The backfill replay built on `fit_ticker` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,10 +139,12 @@ def fit_tickers(
     params: dict[str, dict[str, dict]] | None = None,
     settings: TrainSettings | None = None,
     executor: str = "serial",
+    then: Callable[[str, TrainedTicker], None] | None = None,
 ) -> tuple[dict[str, TrainedTicker], dict[str, str]]:
     """fit_ticker for every ticker in `features` (params: ticker -> model -> params), each as of
     its last date; a ticker that fails is recorded in the failures (ticker -> reason) and the
-    others go on. The pooled candidate is fitted once, here, and each task gets its own slice."""
+    others go on. The pooled candidate is fitted once, here, and each task gets its own slice.
+    `then(ticker, trained)` runs here on each fit as it arrives (tracking.TrainingLog)."""
     settings = settings or TrainSettings()
     as_of = features.groupby("ticker", sort=False)["date"].max()
     pooled = fit_pooled(features, as_of.unique(), settings)
@@ -154,7 +157,7 @@ def fit_tickers(
         )
         for ticker, rows in features.groupby("ticker", sort=False)
     }
-    return map_tickers(fit_ticker, tasks, executor)
+    return map_tickers(fit_ticker, tasks, executor, then=then)
 
 
 def forecast_tickers(

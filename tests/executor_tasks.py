@@ -4,6 +4,7 @@ scikit-learn) so that a worker restarted after a death imports it in a blink."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -31,3 +32,12 @@ def kill_for_bbb(ticker: str) -> str:
 def process_id(value: int) -> int:
     """The process that ran the task."""
     return os.getpid()
+
+
+def nap(seconds: float) -> float:
+    """Sleep `seconds` (negative: fail) and return the monotonic clock at the end, which every
+    process on a machine shares."""
+    if seconds < 0:
+        raise ValueError(f"negative nap {seconds}")
+    time.sleep(seconds)
+    return time.monotonic()

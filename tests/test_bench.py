@@ -227,7 +227,8 @@ def test_an_executed_notebooks_time_is_split_by_what_its_cells_call(tmp_path):
         code_cell("from stockcast import store, tracking, train", 8.0),
         code_cell("engine = store.connect(url)", 0.5),
         code_cell(
-            "trained = train.fit_tickers(features)\nlogged = tracking.log_trainings(trained)",
+            "log = tracking.TrainingLog(params, run_id, {})\n"
+            "trained = train.fit_tickers(features, then=log)",
             300.0,
             bar.format(p=50, n=250, t="02:00") + bar.format(p=100, n=500, t="1:04:10"),
         ),

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from executor_tasks import die_once, double, kill_for_bbb, process_id
+from executor_tasks import die_once, double, kill_for_bbb, nap, process_id
 from synthetic import make_panel
 
 from stockcast import cluster, executors
@@ -138,6 +139,28 @@ def test_auto_runs_a_large_map_on_processes_and_a_small_one_here():
     large, _ = map_tickers(process_id, {f"T{i:02d}": (i,) for i in range(20)}, auto)
     assert set(small.values()) == {os.getpid()}
     assert os.getpid() not in set(large.values())
+
+
+@pytest.mark.parametrize("executor", ["serial", PROCESSES, DASK])
+def test_then_handles_each_success_here_as_it_arrives(executor, request):
+    """map_tickers' `then` (04_train logs to MLflow with it) runs in this process on every
+    success, not on failures, and on workers it does not wait for the map to end: FAST is
+    handled while SLOW still sleeps in its worker."""
+    if executor is DASK:
+        request.getfixturevalue("local_cluster")
+    handled = {}
+
+    def then(ticker, result):
+        handled[ticker] = (os.getpid(), time.monotonic(), result)
+
+    tasks = {"FAST": (0.0,), "SLOW": (3.0,), "BAD": (-1.0,)}
+    results, failures = map_tickers(nap, tasks, executor, then=then)
+    assert list(failures) == ["BAD"]
+    assert set(handled) == {"FAST", "SLOW"}
+    assert {pid for pid, _, _ in handled.values()} == {os.getpid()}
+    assert {ticker: result for ticker, (_, _, result) in handled.items()} == results
+    if executor != "serial":
+        assert handled["FAST"][1] < results["SLOW"]
 
 
 @pytest.mark.parametrize(

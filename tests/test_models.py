@@ -1,6 +1,7 @@
 """models.py: the registry, the naive baseline, parameters, NaN handling, unknown names."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -8,7 +9,7 @@ from xgboost import XGBRegressor
 
 from stockcast.config import CANDIDATES
 from stockcast.errors import BadInput
-from stockcast.models import DEFAULT_PARAMS, MODELS, NaiveForecast, make_model
+from stockcast.models import DEFAULT_PARAMS, MODELS, XGBOOST_FIXED, NaiveForecast, make_model
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(120, 4))
@@ -44,13 +45,24 @@ def test_ridge_is_a_pipeline_that_scales_and_imputes_with_training_statistics():
 
 def test_xgboost_keeps_its_fixed_settings_over_params():
     model = make_model("xgboost", {"n_estimators": 20, "n_jobs": 8, "random_state": 7})
-    assert isinstance(model, XGBRegressor)
-    params = model.get_params()
+    assert isinstance(model[-1], XGBRegressor)
+    params = model[-1].get_params()
     assert params["n_estimators"] == 20
     assert (params["n_jobs"], params["random_state"], params["tree_method"]) == (1, 0, "hist")
     first = model.fit(X, y).predict(X)
     again = make_model("xgboost", {"n_estimators": 20}).fit(X, y).predict(X)
     assert np.array_equal(first, again)
+
+
+def test_xgboost_fits_the_frames_values_without_their_names():
+    """It is fed arrays (no per-round feature-name checks) and predicts exactly what it
+    predicts fitted on the frame itself."""
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = make_model("xgboost", {"n_estimators": 20}).fit(frame, y)
+    assert model[-1].get_booster().feature_names is None
+    same = {**DEFAULT_PARAMS["xgboost"], "n_estimators": 20, **XGBOOST_FIXED}
+    on_frame = XGBRegressor(**same).fit(frame, y).predict(frame)
+    assert np.array_equal(model.predict(frame), on_frame)
 
 
 def test_unknown_model_name_is_a_clear_error():

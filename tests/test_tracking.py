@@ -14,7 +14,7 @@ from stockcast import tracking
 from stockcast.config import Settings
 from stockcast.errors import BadInput
 from stockcast.features import make_features
-from stockcast.train import TrainSettings, fit_ticker, forecast_tickers
+from stockcast.train import TrainSettings, fit_ticker, fit_tickers, forecast_tickers
 
 SMALL = TrainSettings(n_splits=3, train_window=300, min_train_rows=150)
 FAST = {"xgboost": {"n_estimators": 20}}
@@ -82,10 +82,12 @@ def test_by_default_only_the_served_model_is_logged_and_every_candidate_scored(m
     from mlflow import MlflowClient
 
     trained, _ = _trained(390)
-    logged, failures = tracking.log_trainings({"AAA": trained}, FAST, "run-served", {})
-    assert failures == {}
-    assert list(logged[0]["model_uris"]) == [trained.champion]
-    run = MlflowClient().get_run(logged[0]["mlflow_run_id"])
+    log = tracking.TrainingLog({"AAA": FAST}, "run-served", {})
+    log("AAA", trained)
+    assert log.failures == {}
+    assert list(log.logged["AAA"]["model_uris"]) == [trained.champion]
+    run = MlflowClient().get_run(log.logged["AAA"]["mlflow_run_id"])
+    assert run.data.params["xgboost.n_estimators"] == "20"
     for model in trained.forecasters:
         assert f"{model}_rmse" in run.data.metrics, model
     with pytest.raises(BadInput, match="models='some' is unknown"):
@@ -103,12 +105,33 @@ def test_a_tracking_failure_fails_its_ticker_alone(mlflow_settings, monkeypatch)
 
     monkeypatch.setattr(tracking, "register_champion", register)
     other = dataclasses.replace(trained, ticker="ZZZ")
-    logged, failures = tracking.log_trainings({"AAA": trained, "ZZZ": other}, {}, "run-b", {})
-    assert [entry["ticker"] for entry in logged] == ["AAA"]
-    assert failures == {"ZZZ": "MLflow: OSError: artifact store unreachable"}
-    versions = tracking.champion_versions(logged)
-    handed = forecast_tickers({"AAA": trained, "ZZZ": other}, features, versions)
+    log = tracking.TrainingLog({}, "run-b", {})
+    for ticker, fitted in {"ZZZ": other, "AAA": trained}.items():
+        log(ticker, fitted)
+    assert list(log.logged) == ["AAA"]
+    assert log.failures == {"ZZZ": "MLflow: OSError: artifact store unreachable"}
+    assert log.table()["ticker"].tolist() == ["AAA"]
+    handed = forecast_tickers({"AAA": trained, "ZZZ": other}, features, log.versions())
     assert set(handed["ticker"]) == {"AAA"}
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_each_fit_is_logged_here_as_it_arrives_and_quietly(mlflow_settings, executor, capfd):
+    """04_train hands a TrainingLog to fit_tickers: each ticker is logged and registered in the
+    stage's process as its fit arrives (on processes, while the other fits go on), and MLflow's
+    "Created version" lines stay out of the report (500 of them at 500 tickers)."""
+    features = pd.concat(
+        make_features(make_prices(320, ticker, seed=seed))
+        for seed, ticker in enumerate(["LOGA", "LOGB", "LOGC"])
+    )
+    log = tracking.TrainingLog(dict.fromkeys(["LOGA", "LOGB", "LOGC"], FAST), executor, {})
+    trained, failures = fit_tickers(features, log.params, SMALL, executor, then=log)
+    assert failures == {} and log.failures == {}
+    assert set(log.logged) == set(trained) == {"LOGA", "LOGB", "LOGC"}
+    for ticker, version in log.versions().items():
+        assert tracking.champion_as_of(ticker) == trained[ticker].as_of_date.date().isoformat()
+        assert version is not None
+    assert "Created version" not in capfd.readouterr().err
 
 
 def test_requirements_are_pinned():

@@ -78,12 +78,13 @@ def as_timestamps(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 
 def in_window(query, table, date_column: str, tickers, start, end):
-    """`query` restricted to the tickers and to dates in [start, end], ordered by ticker, date."""
+    """`query` restricted to the tickers and to dates in [start, end] (None or NaT, the minimum
+    of no dates: unbounded), ordered by ticker, date."""
     if tickers is not None:
         query = query.where(table.c.ticker.in_(list(tickers)))
-    if start is not None:
+    if pd.notna(start):
         query = query.where(table.c[date_column] >= pd.Timestamp(start).date())
-    if end is not None:
+    if pd.notna(end):
         query = query.where(table.c[date_column] <= pd.Timestamp(end).date())
     return query.order_by(table.c.ticker, table.c[date_column])
 
