@@ -13,7 +13,8 @@ from stockcast.errors import BadInput
 from stockcast.forecaster import scale_of
 
 # "blend" serves w x the best challenger + (1 - w) x naive, w estimated out of sample and shrunk
-# toward naive by `shrinkage` (see blend.py; the value is measured in scripts/measure_serving.py).
+# toward naive by `shrinkage` (see blend.py; the value is measured by
+# `scripts/measure_forecasts.py serving`).
 # The all-or-nothing rules stay selectable: a challenger replaces naive only when it wins in most
 # folds ("folds"), a Diebold-Mariano test says so ("dm"), or both ("both").
 DEFAULT_SERVE_RULE = {"method": "blend", "shrinkage": 4.0, "min_fold_share": 0.8, "dm_alpha": 0.05}
