@@ -177,6 +177,11 @@ class Tally:
             if len(self.outcomes) == self.total:
                 self.bar.close()
 
+    def record_all(self, outcomes: list[tuple[str, tuple]]) -> None:
+        """record each (ticker, outcome) of `outcomes`, emptying it."""
+        while outcomes:
+            self.record(*outcomes.pop(0))
+
 
 def map_tickers(
     function: Callable,
@@ -226,12 +231,15 @@ def _run_in_pool(calls, tickers, size, tally: Tally, last_try=False) -> list[str
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     pool = get_reusable_executor(max_workers=size)
-    queue, running = iter(tickers), {}
+    queue, running, finished = iter(tickers), {}, []
     while True:
         for ticker in queue:
             running[pool.submit(calls[ticker])] = ticker
             if len(running) >= size:
                 break
+        # Recorded once every worker has its next ticker: the tally's `then` (MLflow logging)
+        # runs here while they work, not while one of them waits for it.
+        tally.record_all(finished)
         if not running:
             return []
         done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -240,11 +248,12 @@ def _run_in_pool(calls, tickers, size, tally: Tally, last_try=False) -> list[str
                 outcome = future.result()
             except BrokenProcessPool as error:
                 if not last_try:
+                    tally.record_all(finished)
                     return list(running.values())
                 outcome = (False, f"its worker process died ({describe(error)})")
             except Exception as error:  # noqa: BLE001 - e.g. a result that cannot be pickled
                 outcome = (False, describe(error))
-            tally.record(running.pop(future), outcome)
+            finished.append((running.pop(future), outcome))
 
 
 RUNNERS = {"processes": run_processes, "dask": cluster.run_dask}
