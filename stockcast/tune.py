@@ -25,6 +25,9 @@ TUNE_COLUMNS = ("ticker", "date", "warm_up", *FEATURE_COLUMNS, "label")
 # Fewer labelled rows than this per fold make the fold RMSE too noisy to rank a grid by.
 MIN_ROWS_PER_FOLD = 20
 UNTUNED = ("naive",)
+# The parameter that counts boosting rounds, for the models whose first n rounds are the n-round
+# model: a grid over it is scored from one fit of its largest value (score_grid).
+BOOSTING_ROUNDS = {"xgboost": "n_estimators"}
 
 
 @dataclass
@@ -63,23 +66,36 @@ def grid_search(
             f"{settings.n_splits} folds: ingest more history or lower n_splits"
         )
     splits = list(splitter.split(X))
-    rows = [
-        {"params": params, **score_params(X, y, model_name, params, splits)}
-        for params in ParameterGrid(grid)
-    ]
+    rows = score_grid(X, y, model_name, list(ParameterGrid(grid)), splits)
     table = pd.DataFrame(rows).sort_values("cv_rmse", kind="stable").reset_index(drop=True)
     best = table.iloc[0]
     return TuneResult(best_params=dict(best["params"]), cv_rmse=float(best["cv_rmse"]), table=table)
 
 
-def score_params(X, y, model_name: str, params: dict, splits) -> dict:
-    """Mean and spread of the fold RMSEs of one grid point."""
-    fold_rmse = []
-    for train_index, test_index in splits:
-        model = make_model(model_name, params).fit(X.iloc[train_index], y.iloc[train_index])
-        errors = y.iloc[test_index].to_numpy() - model.predict(X.iloc[test_index])
-        fold_rmse.append(np.sqrt(np.mean(errors**2)))
-    return {"cv_rmse": float(np.mean(fold_rmse)), "cv_rmse_std": float(np.std(fold_rmse))}
+def score_grid(X, y, model_name: str, points: list[dict], splits) -> list[dict]:
+    """{"params", "cv_rmse", "cv_rmse_std"} of every grid point, in the order of `points`.
+
+    XGBoost's first n rounds are the n-round model, so the points that differ only in
+    n_estimators share one fit per fold of the largest, scored at each n (iteration_range)."""
+    rounds = BOOSTING_ROUNDS.get(model_name)
+    groups: dict[str, list[dict]] = {}
+    for params in points:
+        rest = {key: value for key, value in params.items() if key != rounds}
+        groups.setdefault(repr(sorted(rest.items())), []).append(params)
+    scored = {}
+    for group in groups.values():
+        staged = rounds is not None and rounds in group[0]
+        fit_with = {**group[0], rounds: max(p[rounds] for p in group)} if staged else group[0]
+        fold_rmse = {repr(params): [] for params in group}
+        for train_index, test_index in splits:
+            model = make_model(model_name, fit_with).fit(X.iloc[train_index], y.iloc[train_index])
+            for params in group:
+                at = {"iteration_range": (0, params[rounds])} if staged else {}
+                errors = y.iloc[test_index].to_numpy() - model.predict(X.iloc[test_index], **at)
+                fold_rmse[repr(params)].append(np.sqrt(np.mean(errors**2)))
+        for key, rmse in fold_rmse.items():
+            scored[key] = {"cv_rmse": float(np.mean(rmse)), "cv_rmse_std": float(np.std(rmse))}
+    return [{"params": params, **scored[repr(params)]} for params in points]
 
 
 def tune_tickers(

@@ -3,10 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import ParameterGrid
 from synthetic import make_prices
 
 from stockcast.errors import NotEnoughHistory
 from stockcast.features import make_features
+from stockcast.forecaster import time_folds
+from stockcast.models import make_model
 from stockcast.settings import TrainSettings
 from stockcast.tune import grid_search, select_labelled, tune_tickers
 
@@ -30,6 +33,33 @@ def test_grid_search_tunes_xgboost(ar_features):
     result = grid_search(ar_features, "xgboost", grid, TrainSettings(n_splits=3, gap=1))
     assert result.best_params["n_estimators"] in (10, 30)
     assert np.isfinite(result.cv_rmse)
+
+
+def test_a_boosting_grid_is_scored_from_one_fit_of_its_most_rounds(ar_features, monkeypatch):
+    """The points that differ only in n_estimators share one fit per fold of the largest, and
+    score exactly what fitting each of them alone scores."""
+    from stockcast import tune
+
+    grid = {"n_estimators": [10, 30], "max_depth": [2, 3], "learning_rate": [0.1]}
+    settings = TrainSettings(n_splits=3)
+    X, y = select_labelled(ar_features, settings.train_window)
+    splits = list(time_folds(len(X), settings.n_splits).split(X))
+    points = list(ParameterGrid(grid))
+    one_by_one = []
+    for params in points:
+        fold_rmse = []
+        for train_index, test_index in splits:
+            model = make_model("xgboost", params).fit(X.iloc[train_index], y.iloc[train_index])
+            errors = y.iloc[test_index].to_numpy() - model.predict(X.iloc[test_index])
+            fold_rmse.append(np.sqrt(np.mean(errors**2)))
+        one_by_one.append({"params": params, "cv_rmse": float(np.mean(fold_rmse)),
+                           "cv_rmse_std": float(np.std(fold_rmse))})  # fmt: skip
+    fitted = []
+    real = tune.make_model
+    monkeypatch.setattr(tune, "make_model", lambda name, p: fitted.append(p) or real(name, p))
+    assert tune.score_grid(X, y, "xgboost", points, splits) == one_by_one
+    assert len(fitted) == 2 * len(splits)  # one fit per fold and max_depth, not per point
+    assert {p["n_estimators"] for p in fitted} == {30}
 
 
 def test_grid_search_refuses_too_short_a_history():
