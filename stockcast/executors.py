@@ -1,11 +1,11 @@
 """The per-ticker seam: run a pure function for each ticker, here, in local processes or on a
 Dask cluster; collect results and one-line failures. A ticker's failure never stops the others.
 
-Every per-ticker step (tune, train, the backfill replay, MLflow logging) goes through
-`map_tickers`; the functions it runs take and return plain frames and values (picklable: no
-engine, connection or MLflow client inside), so the executor decides where they run. Results
-come back in the order of `tasks` and are the same whatever the executor; the database is
-written by the stage's own process, never by a worker.
+Every per-ticker step (tune, train, the backfill replay) goes through `map_tickers`; the
+functions it runs take and return plain frames and values (picklable: no engine, connection or
+MLflow client inside), so the executor decides where they run. Results come back in the order
+of `tasks` and are the same whatever the executor; the database and MLflow are written by the
+stage's own process, never by a worker: MLflow logging as each result arrives (`then`).
 
 - `auto` (the default): `processes` for a map of AUTO_MIN_TICKERS tickers or more, else
   `serial`, decided per map.
