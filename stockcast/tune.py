@@ -78,24 +78,29 @@ def score_grid(X, y, model_name: str, points: list[dict], splits) -> list[dict]:
     XGBoost's first n rounds are the n-round model, so the points that differ only in
     n_estimators share one fit per fold of the largest, scored at each n (iteration_range)."""
     rounds = BOOSTING_ROUNDS.get(model_name)
-    groups: dict[str, list[dict]] = {}
-    for params in points:
+    groups: dict[str, list[int]] = {}  # the other parameters -> positions in `points`
+    for position, params in enumerate(points):
         rest = {key: value for key, value in params.items() if key != rounds}
-        groups.setdefault(repr(sorted(rest.items())), []).append(params)
-    scored = {}
-    for group in groups.values():
+        groups.setdefault(repr(sorted(rest.items())), []).append(position)
+    rows = [{}] * len(points)
+    for positions in groups.values():
+        group = [points[position] for position in positions]
         staged = rounds is not None and rounds in group[0]
         fit_with = {**group[0], rounds: max(p[rounds] for p in group)} if staged else group[0]
-        fold_rmse = {repr(params): [] for params in group}
+        fold_rmse = [[] for _ in group]
         for train_index, test_index in splits:
             model = make_model(model_name, fit_with).fit(X.iloc[train_index], y.iloc[train_index])
-            for params in group:
+            for rmse, params in zip(fold_rmse, group, strict=True):
                 at = {"iteration_range": (0, params[rounds])} if staged else {}
                 errors = y.iloc[test_index].to_numpy() - model.predict(X.iloc[test_index], **at)
-                fold_rmse[repr(params)].append(np.sqrt(np.mean(errors**2)))
-        for key, rmse in fold_rmse.items():
-            scored[key] = {"cv_rmse": float(np.mean(rmse)), "cv_rmse_std": float(np.std(rmse))}
-    return [{"params": params, **scored[repr(params)]} for params in points]
+                rmse.append(np.sqrt(np.mean(errors**2)))
+        for position, params, rmse in zip(positions, group, fold_rmse, strict=True):
+            rows[position] = {
+                "params": params,
+                "cv_rmse": float(np.mean(rmse)),
+                "cv_rmse_std": float(np.std(rmse)),
+            }
+    return rows
 
 
 def tune_tickers(
