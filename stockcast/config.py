@@ -21,7 +21,7 @@ PIPELINE_YAML = REPO_ROOT / "runner" / "pipeline.yaml"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 SAMPLE_TICKERS = ("AAPL", "GOOG", "IBM", "MSFT")
 SOURCES = ("sample", "csv", "yfinance")
-CANDIDATES = ("naive", "ridge", "xgboost", "pooled")
+CANDIDATES = ("naive", "ar", "ridge", "xgboost", "pooled")
 
 # One pattern for every ticker that enters the system: letters, digits, inner dots and dashes, an
 # optional leading ^ (indexes) and an optional =X / =F suffix (currencies, futures).

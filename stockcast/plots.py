@@ -17,6 +17,7 @@ COLORS = {
     "champion": "#d9480f",
     "band": "rgba(217, 72, 15, 0.15)",
     "naive": "#868e96",
+    "ar": "#0c8599",
     "ridge": "#1971c2",
     "xgboost": "#2f9e44",
     "pooled": "#9c36b5",
@@ -223,7 +224,7 @@ def _add_hit_rates(figure: go.Figure, record: pd.DataFrame, level: float) -> Non
     x = record["target_date"]
     rates = [("coverage", f"champion {level:.0%} interval coverage", COLORS["champion"], "dot")]
     rates.append(("champion_direction", "champion direction", COLORS["champion"], "solid"))
-    for model in ("ridge", "xgboost", "pooled"):
+    for model in ("ar", "ridge", "xgboost", "pooled"):
         if f"{model}_direction" in record:
             rates.append((f"{model}_direction", f"{model} direction", COLORS[model], "solid"))
     for column, name, color, dash in rates:

@@ -21,7 +21,7 @@ def test_replay_never_sees_the_future():
     after, _ = replay(make_features(perturb_after(prices, cut)), params_at, start, end, SMALL)
     assert not failures
     known = before["as_of_date"] <= cut
-    assert known.sum() == 2 * 15 * 5 and (~known).any()  # naive, ridge, xgboost, pooled, blend
+    assert known.sum() == 2 * 15 * 6 and (~known).any()  # naive, ar, ridge, xgboost, pooled, blend
     pd.testing.assert_frame_equal(before[known], after[known])
     assert not before[~known].equals(after[~known])
     assert (before["trained_as_of"] <= before["as_of_date"]).all()

@@ -114,7 +114,7 @@ def test_too_little_history_serves_naive_only_with_the_reason(csv_run):
 def test_constant_prices_still_get_predictions(csv_run):
     engine, _ = csv_run
     preds = store.load_predictions(engine, ["FLAT"], start=END)
-    assert len(preds) == 5  # naive, ridge, xgboost, the blend and pooled
+    assert len(preds) == 6  # naive, ar, ridge, xgboost, the blend and pooled
     own = preds[preds["model"] != "pooled"]  # pooled learned from the other tickers' moves
     assert np.allclose(own["pred_close"], 40.0)
     assert np.isfinite(preds[["pred_close", "pred_lower", "pred_upper"]]).all(axis=None)

@@ -105,6 +105,6 @@ def test_replayed_forecasts_score_end_to_end():
     )
     preds = to_price_rows(forecasts, prices)
     summary = summarize(score_predictions(preds, prices), add_as_of_close(preds, prices))
-    assert not failures and len(preds) == 4 * 59  # naive, ridge, xgboost and the blend
+    assert not failures and len(preds) == 5 * 59  # naive, ar, ridge, xgboost and the blend
     champion = summary.set_index(["model", "window"]).loc[("champion", 60)]
     assert champion["n"] == 59 and 0.7 <= champion["coverage"] <= 1.0

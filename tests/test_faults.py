@@ -279,9 +279,9 @@ def test_a_rate_limited_ticker_fails_alone_and_no_secret_is_written(rate_limited
     assert set(aapl["stage"]) >= {"ingest", "features", "train", "predict", "evaluate"}
     assert set(aapl["status"]) <= {"ok", "note"}
     preds = read_table(pg_url, "stock_pred", ["ticker", "model"])
-    assert preds["model"].tolist() == ["blend", "naive", "ridge", "xgboost"]
-    assert preds["ticker"].tolist() == ["AAPL"] * 4
-    assert pd.to_datetime(preds["target_date"]).tolist() == [pd.Timestamp("2023-07-03")] * 4
+    assert preds["model"].tolist() == ["ar", "blend", "naive", "ridge", "xgboost"]
+    assert preds["ticker"].tolist() == ["AAPL"] * 5
+    assert pd.to_datetime(preds["target_date"]).tolist() == [pd.Timestamp("2023-07-03")] * 5
 
     report = run_cli("status", env=env)
     assert report.returncode == 0, report.stderr

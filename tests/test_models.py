@@ -5,10 +5,12 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from synthetic import make_prices
 from xgboost import XGBRegressor
 
 from stockcast.config import CANDIDATES
 from stockcast.errors import BadInput
+from stockcast.features import FEATURE_COLUMNS, make_features
 from stockcast.models import DEFAULT_PARAMS, MODELS, XGBOOST_FIXED, NaiveForecast, make_model
 
 rng = np.random.default_rng(0)
@@ -43,6 +45,18 @@ def test_ridge_is_a_pipeline_that_scales_and_imputes_with_training_statistics():
     assert np.allclose(model.named_steps["impute"].statistics_, np.median(X, axis=0))
 
 
+def test_ar_learns_the_autoregression_of_the_last_return_and_reads_nothing_else():
+    features = make_features(make_prices(1500, seed=3, phi=0.3))
+    rows = features[~features["warm_up"] & features["label"].notna()]
+    X_rows, y_rows = rows[list(FEATURE_COLUMNS)], rows["label"]
+    model = make_model("ar").fit(X_rows, y_rows)
+    assert model[-1].coef_ == pytest.approx([0.3], abs=0.05)
+    others = X_rows.assign(**{c: 0.0 for c in FEATURE_COLUMNS if c != "ret_1d"})
+    assert np.array_equal(model.predict(others), model.predict(X_rows))
+    gap = X_rows.iloc[:1].assign(ret_1d=np.nan)  # a stray NaN: the training median, not NaN
+    assert np.isfinite(model.predict(gap)).all()
+
+
 def test_xgboost_keeps_its_fixed_settings_over_params():
     model = make_model("xgboost", {"n_estimators": 20, "n_jobs": 8, "random_state": 7})
     assert isinstance(model[-1], XGBRegressor)
@@ -66,5 +80,5 @@ def test_xgboost_fits_the_frames_values_without_their_names():
 
 
 def test_unknown_model_name_is_a_clear_error():
-    with pytest.raises(BadInput, match="unknown model 'lstm'.*naive, ridge, xgboost"):
+    with pytest.raises(BadInput, match="unknown model 'lstm'.*naive, ar, ridge, xgboost"):
         make_model("lstm")

@@ -33,7 +33,7 @@ def test_bad_train_settings_are_refused_in_one_line(given, message):
 
 def test_examples_are_plain_values_of_the_defaults():
     examples = setting_examples()
-    assert examples["candidates"] == ["naive", "ridge", "xgboost", "pooled"]
+    assert examples["candidates"] == ["naive", "ar", "ridge", "xgboost", "pooled"]
     assert examples["interval_level"] == 0.9 and examples["test_size"] is None
     assert examples["interval_method"] == "garman_klass"
     assert examples["serve_rule"]["method"] == "blend"

@@ -108,16 +108,16 @@ def test_a_real_signal_is_served_by_the_blend_or_replaces_naive():
     assert np.isnan(weights["blend"])  # the blend is the combination, not a part of it
     switch = TrainSettings(serve_rule={"method": "both"})
     trained = fit_ticker(features, FAST, switch)
-    assert trained.champion in ("ridge", "xgboost"), trained.reason
+    assert trained.champion in ("ar", "ridge", "xgboost"), trained.reason
     assert "blend" not in trained.forecasters
 
 
 def test_fit_ticker_scores_selects_and_fits_every_candidate(walk_features):
     trained = fit_ticker(walk_features, FAST, SMALL)
     assert trained.as_of_date == walk_features["date"].iloc[-1]
-    assert set(trained.forecasters) == {"naive", "ridge", "xgboost", "blend"}
+    assert set(trained.forecasters) == {"naive", "ar", "ridge", "xgboost", "blend"}
     assert trained.n_train == 300 and not trained.naive_only
-    assert list(trained.scores["model"]) == ["naive", "ridge", "xgboost", "blend"]
+    assert list(trained.scores["model"]) == ["naive", "ar", "ridge", "xgboost", "blend"]
     assert trained.champion in trained.forecasters and trained.reason
     for forecaster in trained.forecasters.values():
         lower, upper = forecaster.bounds_
@@ -158,7 +158,7 @@ def test_constant_prices_still_forecast_finite_values():
     features = make_features(make_prices(420, constant=True))
     trained = fit_ticker(features, FAST)
     forecast = forecast_next(trained, features.iloc[-1])
-    assert trained.champion == "naive" and len(forecast) == 4
+    assert trained.champion == "naive" and len(forecast) == 5
     assert np.isfinite(forecast[["pred_return", "lower_return", "upper_return"]]).all().all()
 
 
@@ -173,7 +173,7 @@ def test_fit_tickers_records_failures_and_forecasts_the_rest():
     trained, failures = fit_tickers(features, {**bad, "AAA": FAST}, SMALL)
     assert list(trained) == ["AAA"] and "not_a_param" in failures["BBB"]
     forecasts = forecast_tickers(trained, features)
-    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 5  # and the pooled one
+    assert set(forecasts["ticker"]) == {"AAA"} and len(forecasts) == 6  # and the pooled one
 
 
 def test_make_model_is_what_fit_ticker_uses():
