@@ -33,9 +33,11 @@ from synthetic import make_prices  # noqa: E402
 from stockcast import skill  # noqa: E402
 from stockcast.backfill import replay  # noqa: E402
 from stockcast.blend import choose_blend  # noqa: E402
+from stockcast.config import CANDIDATES  # noqa: E402
 from stockcast.evaluate import add_as_of_close, score_predictions  # noqa: E402
 from stockcast.features import make_features  # noqa: E402
 from stockcast.forecaster import INTERVAL_METHODS  # noqa: E402
+from stockcast.pooled import POOLED  # noqa: E402
 from stockcast.predict import to_price_rows  # noqa: E402
 from stockcast.settings import TrainSettings  # noqa: E402
 from stockcast.sources import fetch_prices  # noqa: E402
@@ -51,7 +53,9 @@ def sweep_shrinkage(features: pd.DataFrame, start, end, shrinkages, settings: Tr
     space, over the as-of sessions start..end (retraining every settings.retrain_every)."""
     rows = features.sort_values("date").reset_index(drop=True)
     as_of = rows.loc[rows["date"].between(start, end), "date"]
-    challengers = [name for name in settings.candidates if name != "naive"]
+    # One ticker at a time: no pooled candidate (it needs the run's other tickers).
+    candidates = [name for name in settings.candidates if name != POOLED]
+    challengers = [name for name in candidates if name != "naive"]
     errors = []
     for first in range(0, len(as_of), settings.retrain_every):
         block = as_of.iloc[first : first + settings.retrain_every]
@@ -60,7 +64,7 @@ def sweep_shrinkage(features: pd.DataFrame, start, end, shrinkages, settings: Tr
         truth = block_rows["label"].to_numpy()
         preds = {
             name: trained.forecasters[name].predict(block_rows)["pred_return"].to_numpy()
-            for name in settings.candidates
+            for name in candidates
         }
         CACHE.append((features["ticker"].iloc[0], trained.oos, preds, truth))
         part = {f"{name}": (truth - pred) ** 2 for name, pred in preds.items()}
@@ -200,7 +204,7 @@ def rmse_ratios(history: pd.DataFrame) -> pd.DataFrame:
 def measure_pooled(args) -> None:
     prices = fetch_prices("sample", args.tickers.split(",")).prices
     features = make_features(prices)
-    without = replace(TrainSettings(), candidates=("naive", "ridge", "xgboost"))
+    without = replace(TrainSettings(), candidates=tuple(c for c in CANDIDATES if c != POOLED))
     tables, histories = {}, {}
     for name, settings in (("without pooled", without), ("with pooled", TrainSettings())):
         began = time.time()

@@ -1,5 +1,6 @@
 """What is served, replayed walk-forward on synthetic prices: the blend keeps a real edge (AR(1)
-returns) and gives nothing away on a random walk. Slow-ish (two 500-session replays)."""
+returns) and gives nothing away on a random walk. Slow-ish (three 500-session replays, with the
+default parameters a run without tuning uses)."""
 
 import numpy as np
 import pytest
@@ -12,7 +13,6 @@ from stockcast.predict import to_price_rows
 from stockcast.settings import TrainSettings
 
 SESSIONS = 500
-FAST = {"xgboost": {"n_estimators": 50}}
 
 
 def replay_served(phi: float, seed: int, settings: TrainSettings | None = None):
@@ -23,7 +23,7 @@ def replay_served(phi: float, seed: int, settings: TrainSettings | None = None):
     features = make_features(prices)
     days = features["date"]
     start, end = days.iloc[n - SESSIONS - 1], days.iloc[n - 2]
-    forecasts, failures = replay(features, lambda ticker, day: FAST, start, end, settings)
+    forecasts, failures = replay(features, None, start, end, settings)
     assert not failures
     preds = to_price_rows(forecasts, prices)
     evals = score_predictions(preds, prices)
@@ -48,16 +48,21 @@ def test_the_blend_keeps_a_real_edge(ar_replay):
     served = summary.loc["champion", "rmse_ratio"]
     assert summary.loc["champion", "n"] == SESSIONS
     assert oracle == pytest.approx(0.980, abs=0.002)
-    assert served <= 0.992  # measured 0.9912; ridge alone 0.9876
-    assert replayed["naive_weight"].iloc[0] < 0.6  # the challenger holds most of the weight
-    # The all-or-nothing rule, re-decided on overlapping evidence, served naive nearly always.
+    # Alone, AR(1) (two coefficients) reaches 0.9844 and the 15-feature ridge 0.9876; served,
+    # 0.9902 (0.9912 before the ar candidate, with ridge the best challenger).
+    assert summary.loc["ar", "rmse_ratio"] <= 0.985 < summary.loc["ridge", "rmse_ratio"]
+    assert served <= 0.9905
+    assert replayed["naive_weight"].iloc[0] < 0.6  # the challengers hold most of the weight
+    # The all-or-nothing rule, re-decided on overlapping evidence, served naive nearly always
+    # and lost when it switched.
     assert switch.loc["champion", "rmse_ratio"] > 0.999
     assert served < switch.loc["champion", "rmse_ratio"] - 0.005
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11's target; the 15-feature ridge itself reaches 0.988 here (estimation noise)",
+    reason="issue 11's target: ar alone reaches 0.984 here, but the blend's weight, shrunk on "
+    "500 out-of-sample sessions of evidence, averages 0.58 (README: ten seeds)",
 )
 def test_the_blend_reaches_the_issue_target_on_ar_returns(ar_replay):
     (summary, _, _), _ = ar_replay
