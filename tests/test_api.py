@@ -85,6 +85,7 @@ def test_predictions_and_evaluations_page(client):
     dates = {row["target_date"] for row in window["items"]}
     assert dates and min(dates) >= "2013-02-01" and max(dates) <= "2013-02-28"
     assert {row["model"] for row in window["items"]} == {
+        "ar",
         "blend",
         "naive",
         "pooled",

@@ -206,7 +206,7 @@ def test_a_run_killed_in_training_leaves_no_partial_rows_and_the_same_day_rerun_
     assert not preds.duplicated(pred_key).any()
     assert preds[pred_key].equals(preds_before[pred_key])  # the same rows, rewritten in place
     per_target = preds.groupby(["ticker", "target_date"])
-    models = ("blend", "naive", "pooled", "ridge", "xgboost")
+    models = ("ar", "blend", "naive", "pooled", "ridge", "xgboost")
     assert (per_target["model"].apply(sorted).map(tuple) == models).all()
     assert (per_target["is_champion"].sum() == 1).all()
     rewritten = preds.loc[preds["run_id"] == rerun]

@@ -47,7 +47,9 @@ def test_live_prediction_is_stamped_with_the_session_it_predicts(run):
     assert set(preds["as_of_date"]) == {pd.Timestamp("2013-03-01")}
     assert set(preds["target_date"]) == {pd.Timestamp("2013-03-04")}  # a Monday after a Friday
     for ticker, rows in preds.groupby("ticker"):
-        assert sorted(rows["model"]) == ["blend", "naive", "pooled", "ridge", "xgboost"], ticker
+        assert sorted(rows["model"]) == ["ar", "blend", "naive", "pooled", "ridge", "xgboost"], (
+            ticker
+        )
         champion = rows[rows["is_champion"]]
         assert len(champion) == 1
         assert champion["model_version"].iloc[0] is not None

@@ -49,7 +49,8 @@ def test_the_blend_keeps_a_real_edge(ar_replay):
     assert summary.loc["champion", "n"] == SESSIONS
     assert oracle == pytest.approx(0.980, abs=0.002)
     # Alone, AR(1) (two coefficients) reaches 0.9844 and the 15-feature ridge 0.9876; served,
-    # 0.9902 (0.9912 before the ar candidate, with ridge the best challenger).
+    # 0.9902 (0.9894 without ar on this seed; over ten seeds ar lowers the served mean from
+    # 0.9874 to 0.9845, README).
     assert summary.loc["ar", "rmse_ratio"] <= 0.985 < summary.loc["ridge", "rmse_ratio"]
     assert served <= 0.9905
     assert replayed["naive_weight"].iloc[0] < 0.6  # the challengers hold most of the weight
