@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from stockcast.config import CANDIDATES
 from stockcast.frames import require_columns
 
 COLORS = {
@@ -224,7 +225,7 @@ def _add_hit_rates(figure: go.Figure, record: pd.DataFrame, level: float) -> Non
     x = record["target_date"]
     rates = [("coverage", f"champion {level:.0%} interval coverage", COLORS["champion"], "dot")]
     rates.append(("champion_direction", "champion direction", COLORS["champion"], "solid"))
-    for model in ("ar", "ridge", "xgboost", "pooled"):
+    for model in (name for name in CANDIDATES if name != "naive"):  # naive calls no direction
         if f"{model}_direction" in record:
             rates.append((f"{model}_direction", f"{model} direction", COLORS[model], "solid"))
     for column, name, color, dash in rates:

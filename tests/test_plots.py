@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from stockcast import dashboard
-from stockcast.plots import price_figure, track_record_figure
+from stockcast.config import CANDIDATES
+from stockcast.plots import COLORS, price_figure, track_record_figure
 
 
 def make_frames(n_days=12):
@@ -73,6 +74,11 @@ def test_price_figure_names_a_missing_column():
     prices, preds = make_frames()
     with pytest.raises(KeyError, match="pred_lower"):
         price_figure(prices, preds.drop(columns="pred_lower"), "AAA", 0.9)
+
+
+def test_every_candidate_has_its_own_colour():
+    assert set(CANDIDATES) <= set(COLORS)
+    assert len({COLORS[name] for name in CANDIDATES}) == len(CANDIDATES)
 
 
 def test_track_record_figure_has_three_labelled_panels():
